@@ -1,0 +1,65 @@
+"""rjbatch: durable jobs and batch processing of large files, in the spirit of Rocket Job."""
+
+from rjbatch.callbacks import (
+    after_abort,
+    after_batch,
+    after_complete,
+    after_create,
+    after_destroy,
+    after_fail,
+    after_initialize,
+    after_pause,
+    after_perform,
+    after_requeue,
+    after_resume,
+    after_retry,
+    after_save,
+    after_slice,
+    after_start,
+    after_validation,
+    around_perform,
+    around_slice,
+    before_abort,
+    before_batch,
+    before_complete,
+    before_create,
+    before_destroy,
+    before_fail,
+    before_pause,
+    before_perform,
+    before_requeue,
+    before_resume,
+    before_retry,
+    before_save,
+    before_slice,
+    before_start,
+    before_validation,
+)
+from rjbatch.config import configure, get_store
+from rjbatch.errors import (
+    ConfigurationError,
+    InvalidTransition,
+    JobNotFound,
+    RjbatchError,
+    StoreError,
+    UnknownFieldError,
+    ValidationError,
+)
+from rjbatch.exception import JobException
+from rjbatch.fields import field
+from rjbatch.job import Job
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ConfigurationError", "InvalidTransition", "Job", "JobException", "JobNotFound",
+    "RjbatchError", "StoreError", "UnknownFieldError", "ValidationError", "configure",
+    "field", "get_store",
+    "after_abort", "after_batch", "after_complete", "after_create", "after_destroy",
+    "after_fail", "after_initialize", "after_pause", "after_perform", "after_requeue",
+    "after_resume", "after_retry", "after_save", "after_slice", "after_start",
+    "after_validation", "around_perform", "around_slice", "before_abort", "before_batch",
+    "before_complete", "before_create", "before_destroy", "before_fail", "before_pause",
+    "before_perform", "before_requeue", "before_resume", "before_retry", "before_save",
+    "before_slice", "before_start", "before_validation",
+]

@@ -1,0 +1,387 @@
+"""Typed job fields: coercion on assignment and conversion to plain stored values.
+
+A field is a data descriptor on the job class; the values live in the job's
+``_values`` dict and every assignment is coerced, so a bad value fails where it is
+set, naming the field, instead of later inside a worker.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import inspect
+import re
+from collections.abc import Callable, Iterable
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from bson import ObjectId
+
+from rjbatch.errors import ValidationError
+
+_MISSING = object()
+_TRUE = {"true", "t", "yes", "y", "1", "on"}
+_FALSE = {"false", "f", "no", "n", "0", "off", ""}
+
+
+def to_utc(value: dt.datetime) -> dt.datetime:
+    """Aware UTC with millisecond precision; a naive datetime is taken as UTC."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.UTC)
+    else:
+        value = value.astimezone(dt.UTC)
+    return value.replace(microsecond=value.microsecond // 1000 * 1000)
+
+
+def parse_datetime(text: str) -> dt.datetime:
+    text = text.strip()
+    if text.endswith("Z"):
+        text = text[:-1] + "+00:00"
+    return to_utc(dt.datetime.fromisoformat(text))
+
+
+def format_datetime(value: dt.datetime) -> str:
+    """The stored text form: ISO 8601, UTC, milliseconds, sortable as a string."""
+    value = to_utc(value)
+    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+
+
+def _coerce_str(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool | int | float | Decimal | ObjectId):
+        return str(value)
+    raise ValueError(f"expected a string, got {type(value).__name__}")
+
+
+def _coerce_int(value: Any) -> int:
+    if isinstance(value, bool):
+        raise ValueError("expected an integer, got bool")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float | Decimal) and value == int(value):
+        return int(value)
+    if isinstance(value, str):
+        try:
+            return int(value.strip())
+        except ValueError:
+            pass
+    raise ValueError(f"expected an integer, got {value!r}")
+
+
+def _coerce_float(value: Any) -> float:
+    if isinstance(value, bool):
+        raise ValueError("expected a number, got bool")
+    if isinstance(value, int | float | Decimal):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value.strip())
+        except ValueError:
+            pass
+    raise ValueError(f"expected a number, got {value!r}")
+
+
+def _coerce_bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str):
+        lowered = value.strip().lower()
+        if lowered in _TRUE:
+            return True
+        if lowered in _FALSE:
+            return False
+    raise ValueError(f"expected true or false, got {value!r}")
+
+
+def _coerce_decimal(value: Any) -> Decimal:
+    if isinstance(value, bool):
+        raise ValueError("expected a decimal, got bool")
+    if isinstance(value, Decimal):
+        return value
+    if isinstance(value, int | float | str):
+        try:
+            return Decimal(str(value).strip())
+        except InvalidOperation:
+            pass
+    raise ValueError(f"expected a decimal, got {value!r}")
+
+
+def _coerce_date(value: Any) -> dt.date:
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    if isinstance(value, str):
+        try:
+            return dt.date.fromisoformat(value.strip()[:10])
+        except ValueError:
+            pass
+    raise ValueError(f"expected a date (YYYY-MM-DD), got {value!r}")
+
+
+def _coerce_datetime(value: Any) -> dt.datetime:
+    if isinstance(value, dt.datetime):
+        return to_utc(value)
+    if isinstance(value, dt.date):
+        return dt.datetime(value.year, value.month, value.day, tzinfo=dt.UTC)
+    if isinstance(value, str):
+        try:
+            return parse_datetime(value)
+        except ValueError:
+            pass
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return to_utc(dt.datetime.fromtimestamp(value, dt.UTC))
+    raise ValueError(f"expected a datetime, got {value!r}")
+
+
+def _coerce_dict(value: Any) -> dict:
+    if isinstance(value, dict):
+        return value
+    raise ValueError(f"expected a dict, got {type(value).__name__}")
+
+
+def _coerce_list(value: Any) -> list:
+    if isinstance(value, list):
+        return value
+    if isinstance(value, tuple | set | frozenset):
+        return list(value)
+    raise ValueError(f"expected a list, got {type(value).__name__}")
+
+
+def _coerce_bytes(value: Any) -> bytes:
+    if isinstance(value, bytes):
+        return value
+    if isinstance(value, bytearray | memoryview):
+        return bytes(value)
+    raise ValueError(f"expected bytes, got {type(value).__name__}")
+
+
+def _coerce_object_id(value: Any) -> ObjectId:
+    if isinstance(value, ObjectId):
+        return value
+    if isinstance(value, str) and ObjectId.is_valid(value):
+        return ObjectId(value)
+    raise ValueError(f"expected an ObjectId (24 hex digits), got {value!r}")
+
+
+def _coerce_range(value: Any) -> range:
+    if isinstance(value, range):
+        return value
+    if isinstance(value, list | tuple) and len(value) in (2, 3):
+        return range(*(_coerce_int(v) for v in value))
+    raise ValueError(f"expected a range, got {value!r}")
+
+
+def _coerce_pattern(value: Any) -> re.Pattern:
+    if isinstance(value, re.Pattern):
+        return value
+    try:
+        if isinstance(value, str):
+            return re.compile(value)
+        if isinstance(value, dict):
+            return re.compile(value["pattern"], value.get("flags", 0))
+    except (re.error, KeyError) as exc:
+        raise ValueError(f"invalid regular expression: {exc}") from None
+    raise ValueError(f"expected a regular expression, got {value!r}")
+
+
+def _any(value: Any) -> Any:
+    return value
+
+
+_COERCERS: dict[Any, Callable[[Any], Any]] = {
+    str: _coerce_str,
+    int: _coerce_int,
+    float: _coerce_float,
+    bool: _coerce_bool,
+    Decimal: _coerce_decimal,
+    dt.date: _coerce_date,
+    dt.datetime: _coerce_datetime,
+    dict: _coerce_dict,
+    list: _coerce_list,
+    bytes: _coerce_bytes,
+    ObjectId: _coerce_object_id,
+    range: _coerce_range,
+    re.Pattern: _coerce_pattern,
+    object: _any,
+    None: _any,
+}
+
+
+def plain(value: Any) -> Any:
+    """Turn nested values into what every store keeps (JSON types plus aware datetimes)."""
+    if value is None or isinstance(value, str | bool | int | float):
+        return value
+    if isinstance(value, dt.datetime):
+        return to_utc(value)
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, Decimal | ObjectId):
+        return str(value)
+    if isinstance(value, bytes | bytearray):
+        return base64.b64encode(value).decode("ascii")
+    if hasattr(value, "to_dict"):
+        return plain(value.to_dict())
+    raise ValueError(f"cannot store a {type(value).__name__}")
+
+
+def _to_storage(kind: Any, value: Any) -> Any:
+    if value is None:
+        return None
+    if kind is dt.datetime:
+        return value
+    if kind is bytes:
+        return base64.b64encode(value).decode("ascii")
+    if kind is range:
+        return [value.start, value.stop, value.step]
+    if kind is re.Pattern:
+        return {"pattern": value.pattern, "flags": value.flags & ~re.UNICODE}
+    return plain(value)
+
+
+def _from_storage(kind: Any, value: Any) -> Any:
+    if value is None:
+        return None
+    if kind is bytes and isinstance(value, str):
+        return base64.b64decode(value)
+    if kind is dt.datetime and isinstance(value, dt.datetime):
+        return to_utc(value)
+    return coercer(kind)(value)
+
+
+def coercer(kind: Any) -> Callable[[Any], Any]:
+    if kind in _COERCERS:
+        return _COERCERS[kind]
+    if isinstance(kind, type) and hasattr(kind, "coerce"):
+        return kind.coerce
+    raise TypeError(f"unsupported field type {kind!r}")
+
+
+class Field:
+    """A typed job field. Create with :func:`field`."""
+
+    __slots__ = (
+        "kind", "default", "copy_on_restart", "user_editable", "required", "choices",
+        "name", "owner", "_coerce", "_default_takes_job", "description",
+    )
+
+    def __init__(
+        self,
+        kind: Any = None,
+        default: Any = None,
+        *,
+        copy_on_restart: bool = False,
+        user_editable: bool = False,
+        required: bool = False,
+        choices: Iterable[Any] | None = None,
+        description: str | None = None,
+    ) -> None:
+        self.kind = kind
+        self._coerce = coercer(kind)
+        self.copy_on_restart = copy_on_restart
+        self.user_editable = user_editable
+        self.required = required
+        self.choices = tuple(choices) if choices is not None else None
+        self.description = description
+        self.name = ""
+        self.owner: type | None = None
+        self._set_default(default)
+
+    def _set_default(self, default: Any) -> None:
+        self.default = default
+        self._default_takes_job = False
+        if callable(default) and not isinstance(default, type):
+            try:
+                self._default_takes_job = len(inspect.signature(default).parameters) > 0
+            except (TypeError, ValueError):
+                self._default_takes_job = False
+
+    def with_default(self, default: Any) -> Field:
+        """A copy with another default: how a subclass overrides a parent's setting."""
+        copy = Field.__new__(Field)
+        for slot in Field.__slots__:
+            setattr(copy, slot, getattr(self, slot))
+        copy._set_default(default)
+        return copy
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+        self.owner = owner
+
+    @property
+    def has_dynamic_default(self) -> bool:
+        return callable(self.default) and not isinstance(self.default, type)
+
+    def static_default(self) -> Any:
+        value = self.default
+        if isinstance(value, dict | list):
+            value = type(value)(value)  # never share a mutable default between jobs
+        return value
+
+    def dynamic_default(self, job: Any) -> Any:
+        return self.default(job) if self._default_takes_job else self.default()
+
+    def coerce(self, value: Any) -> Any:
+        if value is None:
+            return None
+        try:
+            return self._coerce(value)
+        except ValueError as exc:
+            owner = self.owner.__name__ if self.owner else ""
+            raise ValidationError({self.name: [str(exc)]}, owner) from None
+
+    def to_storage(self, value: Any) -> Any:
+        return _to_storage(self.kind, value)
+
+    def from_storage(self, value: Any) -> Any:
+        try:
+            return _from_storage(self.kind, value)
+        except (ValueError, TypeError):
+            return value  # keep what the store holds rather than lose it
+
+    def __get__(self, job: Any, owner: type | None = None) -> Any:
+        if job is None:
+            return self if self.has_dynamic_default else self.default
+        try:
+            return job._values[self.name]
+        except KeyError:
+            raise AttributeError(self.name) from None
+
+    def __set__(self, job: Any, value: Any) -> None:
+        value = self.coerce(value)
+        values = job._values
+        if self.name not in values or values[self.name] != value or isinstance(value, dict | list):
+            values[self.name] = value
+            job._changed.add(self.name)
+
+    def __repr__(self) -> str:
+        kind = getattr(self.kind, "__name__", self.kind)
+        return f"<field {self.name}: {kind} = {self.default!r}>"
+
+
+def field(
+    kind: Any = None,
+    default: Any = None,
+    *,
+    copy_on_restart: bool = False,
+    user_editable: bool = False,
+    required: bool = False,
+    choices: Iterable[Any] | None = None,
+    description: str | None = None,
+) -> Any:
+    """Declare a job field: ``user_count = field(int, default=0)``.
+
+    ``default`` may be a callable, evaluated per job after the other values are set
+    (it may take the job as its one argument).
+    """
+    return Field(
+        kind, default, copy_on_restart=copy_on_restart, user_editable=user_editable,
+        required=required, choices=choices, description=description,
+    )

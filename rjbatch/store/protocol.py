@@ -1,0 +1,84 @@
+"""The store protocol: what every backend (SQLite, PostgreSQL, MongoDB) must do.
+
+Plain dicts and bytes in and out; no job classes inside. A job document is a dict of
+field name to stored value (JSON types plus timezone-aware datetimes) with three
+special keys: ``_id`` (24-hex string), ``_type`` (the class's import path) and
+``_classes`` (the class names of its job ancestry, so a query on a parent class finds
+its subclasses even when they are not imported). Stores may hand datetimes back as
+ISO-8601 strings; the job layer coerces values by field type.
+
+Filters are a small Mongo-like language, the one Rocket Job's worker filters use:
+``{"state": "queued", "priority": {"$lte": 25}, "_id": {"$nin": [...]},
+"_type": {"$regex": "Report"}, "_class": "ReportJob", "$or": [...]}``. Operators:
+``$eq $ne $in $nin $lt $lte $gt $gte $exists $regex $not`` (with ``$regex``), ``$or``,
+``$and``. Dotted names reach into dict fields (``statistics.rows``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+from typing import Any, Protocol, runtime_checkable
+
+Doc = dict[str, Any]
+Filter = dict[str, Any]
+Order = Sequence[tuple[str, int]]  # (field, 1 ascending | -1 descending)
+
+# Fields every backend keeps where a claim or a listing can use an index.
+JOB_INDEXED_FIELDS = (
+    "state", "sub_state", "priority", "run_at", "expires_at", "created_at",
+    "started_at", "completed_at", "worker_name",
+)
+
+
+@runtime_checkable
+class Store(Protocol):
+    """Everything the job layer, the workers and the web UI ask of a database."""
+
+    url: str
+
+    # -- jobs -------------------------------------------------------------------------
+    def insert_job(self, doc: Doc) -> None:
+        """Insert a new job document (``_id`` already set)."""
+
+    def update_job(self, job_id: str, changes: Doc, where: Filter | None = None) -> bool:
+        """Set only these fields, atomically; with ``where``, only if the job still matches.
+
+        Returns whether a job was changed (False: gone, or ``where`` no longer holds).
+        """
+
+    def update_jobs(self, filter: Filter, changes: Doc) -> int:
+        """Set fields on every matching job; returns how many were changed."""
+
+    def find_job(self, job_id: str) -> Doc | None: ...
+
+    def find_jobs(
+        self, filter: Filter, order: Order = (), limit: int | None = None, skip: int = 0
+    ) -> list[Doc]: ...
+
+    def iter_jobs(self, filter: Filter, order: Order = (), batch_size: int = 500) -> Iterator[Doc]:
+        """Stream matching jobs without holding them all in memory."""
+
+    def count_jobs(self, filter: Filter) -> int: ...
+
+    def count_jobs_by(self, field: str, filter: Filter) -> dict[Any, int]:
+        """Counts grouped by one field's value (``state`` for the state counts)."""
+
+    def delete_job(self, job_id: str) -> bool: ...
+
+    def delete_jobs(self, filter: Filter) -> int: ...
+
+    def claim_job(self, worker_name: str, now: datetime, filter: Filter | None = None) -> Doc | None:
+        """Atomically take the next job a worker may run, in one statement.
+
+        Candidates: queued jobs whose ``run_at`` is empty or due, and running batch jobs
+        in sub_state ``processing``; ``filter`` narrows them. Order: priority, then id.
+        The claimed job gets ``state = running`` and ``worker_name``; the returned
+        document shows it after the claim, with ``_claimed_from`` holding the state it
+        had before (``queued``, or ``running`` for a batch job being joined).
+        """
+
+    def data_version(self) -> int:
+        """A number that changes whenever another connection commits (cheap to poll)."""
+
+    def close(self) -> None: ...

@@ -1,0 +1,302 @@
+"""The embedded store: one SQLite file, safe for many processes.
+
+WAL journal, a busy timeout, ``BEGIN IMMEDIATE`` for every read-then-write, the job
+claim as one ``UPDATE ... RETURNING``. Connections belong to one process and one
+thread: a forked child or another thread opens its own on first use, never an
+inherited one. The statements live in ``sqlite.sql`` beside this file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import sqlite3
+import threading
+from collections.abc import Iterator
+from datetime import datetime
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from rjbatch.errors import StoreError
+from rjbatch.fields import format_datetime
+from rjbatch.store.protocol import Doc, Filter, Order
+from rjbatch.store.sqlfilter import Dialect, dumps, encode_value, order_clause, where_clause
+
+JOB_COLUMNS = {
+    "_id": "id", "_type": "type", "state": "state", "sub_state": "sub_state",
+    "priority": "priority", "run_at": "run_at", "expires_at": "expires_at",
+    "created_at": "created_at", "started_at": "started_at",
+    "completed_at": "completed_at", "worker_name": "worker_name",
+}
+_COLUMN_FIELDS = {column: name for name, column in JOB_COLUMNS.items()}
+_SCHEMA_VERSIONS = ("schema_1",)
+
+
+def _json_path(name: str) -> str:
+    path = "".join(f'."{part}"' for part in name.split("."))
+    return f"json_extract(doc, '${path}')"
+
+
+JOBS = Dialect(columns=JOB_COLUMNS, doc_path=_json_path)
+
+
+@lru_cache(maxsize=1)
+def statements() -> dict[str, str]:
+    """The named SQL blocks of ``sqlite.sql``."""
+    text = resources.files("rjbatch.store").joinpath("sqlite.sql").read_text()
+    blocks: dict[str, str] = {}
+    name = None
+    for line in text.splitlines():
+        match = re.match(r"--\s*name:\s*(\w+)", line)
+        if match:
+            name = match.group(1)
+            blocks[name] = ""
+        elif name:
+            blocks[name] += line + "\n"
+    return blocks
+
+
+@lru_cache(maxsize=256)
+def _compiled(pattern: str) -> re.Pattern:
+    return re.compile(pattern)
+
+
+def _regexp(pattern: str, value: Any) -> bool:
+    return value is not None and _compiled(pattern).search(str(value)) is not None
+
+
+def path_from_url(url: str) -> str:
+    """``sqlite:///relative.db``, ``sqlite:////absolute.db`` or ``sqlite:///:memory:``."""
+    if not url.startswith("sqlite://"):
+        raise StoreError(f"not an SQLite URL: {url}")
+    path = url[len("sqlite://"):]
+    if path.startswith("/"):
+        path = path[1:]
+    path = path.split("?", 1)[0]
+    if not path:
+        raise StoreError(f"no file in SQLite URL {url!r} (try sqlite:///rjbatch.db)")
+    return path
+
+
+class SQLiteStore:
+    """The SQLite implementation of :class:`rjbatch.store.protocol.Store`."""
+
+    def __init__(self, url: str, *, busy_timeout: float = 30.0, synchronous: str = "NORMAL") -> None:
+        self.url = url
+        self.path = path_from_url(url)
+        self.memory = self.path == ":memory:"
+        self.busy_timeout = busy_timeout
+        self.synchronous = synchronous
+        self._local = threading.local()
+        self._shared: sqlite3.Connection | None = None  # :memory: has one connection
+        self._lock = threading.RLock()
+        self._migrated = False
+        self._connection()  # fail now, with the path, if the file cannot be used
+
+    # -- connections --------------------------------------------------------------------
+    def _connection(self) -> sqlite3.Connection:
+        if self.memory:
+            if self._shared is None:
+                self._shared = self._open()
+            return self._shared
+        local = self._local
+        if getattr(local, "pid", None) != os.getpid():
+            local.connection = self._open()
+            local.pid = os.getpid()
+        return local.connection
+
+    def _open(self) -> sqlite3.Connection:
+        if not self.memory:
+            directory = Path(self.path).resolve().parent
+            if not directory.is_dir():
+                raise StoreError(f"cannot open database {self.path}: folder {directory} does not exist")
+        try:
+            connection = sqlite3.connect(
+                self.path, timeout=self.busy_timeout, isolation_level=None,
+                check_same_thread=False,
+            )
+            connection.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
+            if not self.memory:
+                connection.execute("PRAGMA journal_mode = WAL")
+            connection.execute(f"PRAGMA synchronous = {self.synchronous}")
+            connection.create_function("regexp", 2, _regexp, deterministic=True)
+            connection.row_factory = sqlite3.Row
+            self._migrate(connection)
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"cannot use database {self.path}: {exc}") from None
+        return connection
+
+    def _migrate(self, connection: sqlite3.Connection) -> None:
+        if self._migrated and not self.memory:
+            return
+        current = connection.execute("PRAGMA user_version").fetchone()[0]
+        if current < len(_SCHEMA_VERSIONS):
+            connection.execute("BEGIN IMMEDIATE")
+            try:
+                current = connection.execute("PRAGMA user_version").fetchone()[0]
+                for version in range(current, len(_SCHEMA_VERSIONS)):
+                    for statement in statements()[_SCHEMA_VERSIONS[version]].split(";\n"):
+                        if statement.strip():
+                            connection.execute(statement)
+                connection.execute(f"PRAGMA user_version = {len(_SCHEMA_VERSIONS)}")
+                connection.execute("COMMIT")
+            except BaseException:
+                connection.execute("ROLLBACK")
+                raise
+        elif current > len(_SCHEMA_VERSIONS):
+            raise StoreError(
+                f"database {self.path} has schema version {current}; this rjbatch knows "
+                f"{len(_SCHEMA_VERSIONS)}: upgrade rjbatch"
+            )
+        self._migrated = True
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction that takes the lock up front (no deadlock on upgrade)."""
+        with self._lock:
+            connection = self._connection()
+            connection.execute("BEGIN IMMEDIATE")
+            try:
+                yield connection
+            except BaseException:
+                connection.execute("ROLLBACK")
+                raise
+            connection.execute("COMMIT")
+
+    def _execute(self, sql: str, params: list[Any] | tuple = ()) -> sqlite3.Cursor:
+        with self._lock:
+            return self._connection().execute(sql, params)
+
+    def close(self) -> None:
+        if self._shared is not None:
+            self._shared.close()
+            self._shared = None
+        connection = getattr(self._local, "connection", None)
+        if connection is not None and getattr(self._local, "pid", None) == os.getpid():
+            connection.close()
+        self._local = threading.local()
+
+    def data_version(self) -> int:
+        return self._execute("PRAGMA data_version").fetchone()[0]
+
+    # -- documents <-> rows -------------------------------------------------------------
+    @staticmethod
+    def _row_to_doc(row: sqlite3.Row) -> Doc:
+        doc: Doc = json.loads(row["doc"])
+        for column in row.keys():
+            if column in _COLUMN_FIELDS:
+                doc[_COLUMN_FIELDS[column]] = row[column]
+        doc["_classes"] = [name for name in row["classes"].split("|") if name]
+        return doc
+
+    @staticmethod
+    def _split(doc: Doc) -> tuple[dict[str, Any], Doc]:
+        columns: dict[str, Any] = {}
+        rest: Doc = {}
+        for name, value in doc.items():
+            if name in JOB_COLUMNS:
+                columns[JOB_COLUMNS[name]] = encode_value(value)
+            elif name == "_classes":
+                columns["classes"] = "|" + "|".join(value) + "|"
+            elif not name.startswith("_"):
+                rest[name] = value
+        return columns, rest
+
+    def _set_clause(self, changes: Doc) -> tuple[str, list[Any]]:
+        columns, rest = self._split(changes)
+        parts = [f"{column} = ?" for column in columns]
+        params = list(columns.values())
+        if rest:
+            paths = ", ".join(f"'$.\"{name}\"', json(?)" for name in rest)
+            parts.append(f"doc = json_set(doc, {paths})")
+            params.extend(dumps(value) for value in rest.values())
+        return ", ".join(parts), params
+
+    # -- jobs -------------------------------------------------------------------------
+    def insert_job(self, doc: Doc) -> None:
+        columns, rest = self._split(doc)
+        columns["doc"] = dumps(rest)
+        names = ", ".join(columns)
+        marks = ", ".join("?" for _ in columns)
+        try:
+            self._execute(f"INSERT INTO jobs ({names}) VALUES ({marks})", list(columns.values()))
+        except sqlite3.IntegrityError as exc:
+            raise StoreError(f"cannot insert job {doc.get('_id')}: {exc}") from None
+
+    def update_job(self, job_id: str, changes: Doc, where: Filter | None = None) -> bool:
+        if not changes:
+            return self.find_job(job_id) is not None
+        assignments, params = self._set_clause(changes)
+        condition, condition_params = where_clause(where, JOBS)
+        cursor = self._execute(
+            f"UPDATE jobs SET {assignments} WHERE id = ? AND {condition}",
+            params + [job_id] + condition_params,
+        )
+        return cursor.rowcount > 0
+
+    def update_jobs(self, filter: Filter, changes: Doc) -> int:
+        assignments, params = self._set_clause(changes)
+        condition, condition_params = where_clause(filter, JOBS)
+        cursor = self._execute(f"UPDATE jobs SET {assignments} WHERE {condition}", params + condition_params)
+        return cursor.rowcount
+
+    def find_job(self, job_id: str) -> Doc | None:
+        row = self._execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        return self._row_to_doc(row) if row else None
+
+    def find_jobs(
+        self, filter: Filter, order: Order = (), limit: int | None = None, skip: int = 0
+    ) -> list[Doc]:
+        condition, params = where_clause(filter, JOBS)
+        sql = f"SELECT * FROM jobs WHERE {condition}{order_clause(order or [('_id', 1)], JOBS)}"
+        if limit is not None or skip:
+            sql += " LIMIT ? OFFSET ?"
+            params += [-1 if limit is None else limit, skip]
+        return [self._row_to_doc(row) for row in self._execute(sql, params).fetchall()]
+
+    def iter_jobs(self, filter: Filter, order: Order = (), batch_size: int = 500) -> Iterator[Doc]:
+        skip = 0
+        order = list(order or []) + [("_id", 1)]
+        while True:
+            docs = self.find_jobs(filter, order, limit=batch_size, skip=skip)
+            yield from docs
+            if len(docs) < batch_size:
+                return
+            skip += batch_size
+
+    def count_jobs(self, filter: Filter) -> int:
+        condition, params = where_clause(filter, JOBS)
+        return self._execute(f"SELECT count(*) FROM jobs WHERE {condition}", params).fetchone()[0]
+
+    def count_jobs_by(self, field: str, filter: Filter) -> dict[Any, int]:
+        condition, params = where_clause(filter, JOBS)
+        expr = JOBS.expr(field)
+        rows = self._execute(
+            f"SELECT {expr} AS value, count(*) FROM jobs WHERE {condition} GROUP BY {expr}", params
+        ).fetchall()
+        return {row[0]: row[1] for row in rows}
+
+    def delete_job(self, job_id: str) -> bool:
+        return self._execute("DELETE FROM jobs WHERE id = ?", (job_id,)).rowcount > 0
+
+    def delete_jobs(self, filter: Filter) -> int:
+        condition, params = where_clause(filter, JOBS)
+        return self._execute(f"DELETE FROM jobs WHERE {condition}", params).rowcount
+
+    def claim_job(self, worker_name: str, now: datetime, filter: Filter | None = None) -> Doc | None:
+        condition, params = where_clause(filter, JOBS)
+        sql = statements()["claim_job"].format(filter=condition)
+        stamp = format_datetime(now)
+        with self._lock:
+            row = self._connection().execute(
+                sql, [worker_name, stamp, *params, stamp, *params]
+            ).fetchone()
+        if row is None:
+            return None
+        doc = self._row_to_doc(row)
+        doc["_claimed_from"] = "running" if doc.get("sub_state") == "processing" else "queued"
+        return doc
