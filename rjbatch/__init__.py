@@ -48,13 +48,14 @@ from rjbatch.errors import (
 from rjbatch.exception import JobException
 from rjbatch.fields import field
 from rjbatch.job import Job
+from rjbatch.throttles import throttle
 
 __version__ = "0.1.0"
 
 __all__ = [
     "ConfigurationError", "InvalidTransition", "Job", "JobException", "JobNotFound",
     "RjbatchError", "StoreError", "UnknownFieldError", "ValidationError", "configure",
-    "field", "get_store",
+    "field", "get_store", "throttle",
     "after_abort", "after_batch", "after_complete", "after_create", "after_destroy",
     "after_fail", "after_initialize", "after_pause", "after_perform", "after_requeue",
     "after_resume", "after_retry", "after_save", "after_slice", "after_start",

@@ -158,6 +158,16 @@ class Job(metaclass=JobMeta):
         return get_store()
 
     @classmethod
+    def user_editable_fields(cls) -> list[str]:
+        """Fields a person may change in Mission Control and in dirmon entries."""
+        return [name for name, f in cls._fields.items() if f.user_editable]
+
+    @classmethod
+    def copy_on_restart_fields(cls) -> list[str]:
+        """Fields the Restart and Cron plugins copy to the next instance."""
+        return [name for name, f in cls._fields.items() if f.copy_on_restart]
+
+    @classmethod
     def _class_filter(cls) -> dict[str, Any]:
         return {} if cls is Job else {"_class": cls.__name__}
 
@@ -316,7 +326,9 @@ class Job(metaclass=JobMeta):
             if described.required and (value is None or value == "" or value == [] or value == {}):
                 self.errors.add(name, "can't be blank")
             elif described.choices is not None and value is not None and value not in described.choices:
-                self.errors.add(name, f"must be one of {', '.join(map(str, described.choices))}")
+                self.errors.add(name, _choices_message(described.choices))
+            if isinstance(value, dict) and _dotted_key(value):
+                self.errors.add(name, f"keys may not contain '.' or start with '$': {_dotted_key(value)!r}")
         if self.priority is None or not 1 <= self.priority <= 100:
             self.errors.add("priority", "must be between 1 and 100 (1 is the highest)")
         if self.failure_count is None:
@@ -515,6 +527,17 @@ class Job(metaclass=JobMeta):
                 raise
         return output
 
+    def _work(self, worker_name: str) -> bool:
+        """A worker's entry point; True when it should look for more work at once."""
+        self._run(worker_name)
+        return True
+
+    def throttled(self) -> tuple[str, dict[str, Any]] | None:
+        """Whether this job must wait: ``(reason, filter excluding it)`` or None."""
+        from rjbatch.throttles import first_throttle
+
+        return first_throttle(self)
+
     def _perform_logged(self) -> Any:
         logger = self.logger
         level = self.log_level
@@ -696,6 +719,31 @@ class Job(metaclass=JobMeta):
 
     def __hash__(self) -> int:
         return hash(self.id)
+
+
+def _choices_message(choices: tuple) -> str:
+    numbers = [c for c in choices if isinstance(c, int) and not isinstance(c, bool)]
+    if len(numbers) == len(choices) > 5 and numbers == list(range(numbers[0], numbers[-1] + 1)):
+        return f"must be between {numbers[0]} and {numbers[-1]}"
+    return "must be one of " + ", ".join(map(str, choices))
+
+
+def _dotted_key(value: Any) -> str | None:
+    """A key no store can keep portably (MongoDB forbids dots and leading dollars)."""
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            key = str(key)
+            if "." in key or key.startswith("$"):
+                return key
+            found = _dotted_key(inner)
+            if found:
+                return found
+    elif isinstance(value, list):
+        for inner in value:
+            found = _dotted_key(inner)
+            if found:
+                return found
+    return None
 
 
 def _display(value: Any) -> Any:

@@ -111,9 +111,12 @@ class SQLiteStore:
 
     def _open(self) -> sqlite3.Connection:
         if not self.memory:
-            directory = Path(self.path).resolve().parent
+            target = Path(self.path)
+            directory = target.resolve().parent
             if not directory.is_dir():
                 raise StoreError(f"cannot open database {self.path}: folder {directory} does not exist")
+            if target.is_dir():
+                raise StoreError(f"cannot open database {self.path}: it is a folder, not a database file")
         try:
             connection = sqlite3.connect(
                 self.path, timeout=self.busy_timeout, isolation_level=None,
@@ -127,7 +130,10 @@ class SQLiteStore:
             connection.row_factory = sqlite3.Row
             self._migrate(connection)
         except sqlite3.DatabaseError as exc:
-            raise StoreError(f"cannot use database {self.path}: {exc}") from None
+            hint = ""
+            if "unable to open" in str(exc) or "readonly" in str(exc):
+                hint = " (check that the file and its folder are readable and writable)"
+            raise StoreError(f"cannot use database {self.path}: {exc}{hint}") from None
         return connection
 
     def _migrate(self, connection: sqlite3.Connection) -> None:

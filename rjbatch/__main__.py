@@ -1,0 +1,5 @@
+import sys
+
+from rjbatch.cli import main
+
+sys.exit(main())

@@ -1,0 +1,240 @@
+"""The ``rjbatch`` command line.
+
+Every command takes ``--database URL`` and ``--jobs PATH``. Errors print one line on
+stderr naming what is at fault and exit non-zero; ``--debug`` shows the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import rjbatch
+from rjbatch import config, registry
+from rjbatch.errors import ConfigurationError, InvalidTransition, JobNotFound, RjbatchError
+from rjbatch.job import Job
+
+Command = Callable[[argparse.Namespace], int]
+_commands: dict[str, Command] = {}
+
+
+class UsageError(RjbatchError):
+    """The command line is wrong in a way argparse cannot tell."""
+
+
+def command(name: str) -> Callable[[Command], Command]:
+    def register(function: Command) -> Command:
+        _commands[name] = function
+        return function
+
+    return register
+
+
+# -- shared helpers -------------------------------------------------------------------
+def job_class(name: str) -> type[Job]:
+    """A job class named on the command line: ``ReverseJob`` or ``module:Class``."""
+    cls = registry.by_name(name)
+    if cls is None:
+        known = ", ".join(sorted({c.__name__ for c in registry.all_classes()
+                                  if not c.__module__.startswith("rjbatch")})) or "none loaded"
+        raise UsageError(f"unknown job class {name!r} (known: {known}; load yours with --jobs PATH)")
+    return cls
+
+
+def parse_assignments(pairs: Sequence[str], cls: type[Job]) -> dict[str, Any]:
+    """``--set field=value`` pairs; JSON values are decoded, anything else stays text."""
+    values: dict[str, Any] = {}
+    for pair in pairs:
+        name, sep, text = pair.partition("=")
+        name = name.strip()
+        if not sep or not name:
+            raise UsageError(f"--set expects field=value, got {pair!r}")
+        if name not in cls._fields:
+            raise UsageError(f"{cls.__name__} has no field {name!r}")
+        try:
+            values[name] = json.loads(text)
+        except json.JSONDecodeError:
+            values[name] = text
+    return values
+
+
+def find_job(job_id: str) -> Job:
+    return Job.find(job_id)
+
+
+def print_json(data: Any) -> None:
+    print(json.dumps(data, indent=2, default=str, ensure_ascii=False))
+
+
+def stderr_console():
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
+# -- commands -------------------------------------------------------------------------
+@command("create")
+def cmd_create(args: argparse.Namespace) -> int:
+    cls = job_class(args.job)
+    values = parse_assignments(args.set or [], cls)
+    if args.priority is not None:
+        values["priority"] = args.priority
+    job = cls.create(**values)
+    print(job.id)
+    return 0
+
+
+@command("jobs")
+def cmd_jobs(args: argparse.Namespace) -> int:
+    query = Job.query()
+    if args.state:
+        query = query.where(state=args.state)
+    if args.job_class:
+        query = query.where({"_class": args.job_class})
+    jobs = list(query.order_by("-_id").limit(args.limit))
+    if args.json:
+        for job in jobs:
+            print(json.dumps(job.status(), default=str))
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(box=None, header_style="bold")
+    for heading in ("id", "class", "state", "priority", "created", "duration", "description"):
+        table.add_column(heading)
+    for job in jobs:
+        table.add_row(
+            job.id, type(job).__name__, job.state, str(job.priority),
+            job.created_at.strftime("%Y-%m-%d %H:%M:%S") if job.created_at else "",
+            rjbatch.job.seconds_as_duration(job.seconds), job.description or "",
+        )
+    Console(width=200 if not sys.stdout.isatty() else None).print(table)
+    counts = Job.counts_by_state()
+    print(", ".join(f"{state}: {n}" for state, n in sorted(counts.items())) or "no jobs")
+    return 0
+
+
+@command("show")
+def cmd_show(args: argparse.Namespace) -> int:
+    print_json(find_job(args.job_id).status())
+    return 0
+
+
+def _event(event: str) -> Command:
+    def run(args: argparse.Namespace) -> int:
+        job = find_job(args.job_id)
+        if event == "destroy":
+            job.destroy()
+        elif event == "run_now":
+            job.run_now()
+        else:
+            getattr(job, event)()
+        print(f"{event.replace('_', '-')}: {type(job).__name__} {job.id} is now "
+              f"{'destroyed' if event == 'destroy' else job.state}")
+        return 0
+
+    return run
+
+
+for _name in ("retry", "pause", "resume", "abort", "destroy"):
+    _commands[_name] = _event(_name)
+_commands["run-now"] = _event("run_now")
+
+
+@command("work")
+def cmd_work(args: argparse.Namespace) -> int:
+    """Run queued jobs in this process until none is left (no server, no heartbeat)."""
+    from rjbatch.testing import work_next
+
+    done = failed = 0
+    worker = f"{os.uname().nodename}:{os.getpid()}:0"
+    while args.limit is None or done < args.limit:
+        job = work_next(worker)
+        if job is None:
+            break
+        done += 1
+        if job.is_failed:
+            failed += 1
+            print(f"failed: {type(job).__name__} {job.id}: {job.exception}", file=sys.stderr)
+    print(f"ran {done} job(s), {failed} failed")
+    return 1 if failed else 0
+
+
+# -- parser ---------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    # SUPPRESS: an option given before the command is not reset by the command's parser
+    common = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)
+    common.add_argument("--database", help="database URL (default: RJBATCH_DATABASE, "
+                        "[tool.rjbatch] database, then sqlite:///rjbatch.db)")
+    common.add_argument("--jobs", action="append", metavar="PATH_OR_MODULE",
+                        help="import job classes from a module, .py file or folder (repeatable)")
+    common.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
+
+    parser = argparse.ArgumentParser(prog="rjbatch", parents=[common],
+                                     description="Durable jobs and batch processing of large files.")
+    parser.add_argument("--version", action="version", version=f"rjbatch {rjbatch.__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = sub.add_parser("create", parents=[common], help="enqueue a job; prints its id")
+    p.add_argument("job", metavar="CLASS")
+    p.add_argument("--set", action="append", metavar="FIELD=VALUE")
+    p.add_argument("--priority", type=int)
+
+    p = sub.add_parser("jobs", parents=[common], help="list jobs")
+    p.add_argument("--state", choices=rjbatch.state.STATES)
+    p.add_argument("--class", dest="job_class", metavar="CLASS")
+    p.add_argument("--limit", type=int, default=100)
+    p.add_argument("--json", action="store_true", help="one JSON document per line")
+
+    for name, text in (("show", "show a job's status"), ("retry", "retry a failed job"),
+                       ("pause", "pause a job"), ("resume", "resume a paused job"),
+                       ("abort", "abort a job"), ("destroy", "destroy a job"),
+                       ("run-now", "run a scheduled job at once")):
+        p = sub.add_parser(name, parents=[common], help=text)
+        p.add_argument("job_id", metavar="JOB_ID")
+
+    p = sub.add_parser("work", parents=[common], help="run queued jobs here until none is left")
+    p.add_argument("--limit", type=int)
+
+    for extend in _parser_extensions:
+        extend(sub, common)
+    return parser
+
+
+_parser_extensions: list[Callable[[Any, argparse.ArgumentParser], None]] = []
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    for name, default in (("database", None), ("jobs", None), ("debug", False)):
+        if not hasattr(args, name):  # options are shared with every command, default unset
+            setattr(args, name, default)
+    logging.basicConfig(
+        level=logging.DEBUG if args.debug else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        if args.database:
+            config.configure(database=args.database)
+        config.load_jobs(args.jobs)
+        return _commands[args.command](args)
+    except (RjbatchError, OSError) as exc:
+        if args.debug:
+            raise
+        what = {JobNotFound: "not found", InvalidTransition: "refused",
+                ConfigurationError: "configuration"}.get(type(exc), "error")
+        print(f"rjbatch: {what}: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("rjbatch: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The worker runtime: picking work, the worker loop, and the supervising server."""

@@ -1,0 +1,98 @@
+"""Choosing the next job for a worker (Rocket Job's ``next_available_job``).
+
+The claim itself is one atomic store statement; this module decides what to do with
+what it returns: drop expired jobs, apply throttles, start the job.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from rjbatch import clock
+from rjbatch.job import Job
+from rjbatch.store.protocol import Filter, Store
+
+log = logging.getLogger("rjbatch.worker")
+
+
+class WorkerFilter:
+    """A worker's claim filter: the base (include/exclude) plus throttle exclusions.
+
+    Throttle exclusions are forgotten every ``re_check_seconds`` so a throttled class
+    or job is looked at again.
+    """
+
+    def __init__(self, base: Filter | None = None, re_check_seconds: float = 60.0) -> None:
+        self.base: Filter = dict(base or {})
+        self.re_check_seconds = re_check_seconds
+        self.current: Filter = dict(self.base)
+        self._reset_at = time.monotonic()
+
+    def merge(self, extra: Filter) -> None:
+        """Add a throttle filter: lists under the same key and operator are concatenated."""
+        for key, value in extra.items():
+            existing = self.current.get(key)
+            if isinstance(existing, dict) and isinstance(value, dict):
+                merged = dict(existing)
+                for op, arg in value.items():
+                    if isinstance(arg, list) and isinstance(merged.get(op), list):
+                        merged[op] = merged[op] + [a for a in arg if a not in merged[op]]
+                    else:
+                        merged[op] = arg
+                self.current[key] = merged
+            else:
+                self.current[key] = value
+
+    def reset_if_due(self) -> bool:
+        if time.monotonic() - self._reset_at >= self.re_check_seconds:
+            self.current = dict(self.base)
+            self._reset_at = time.monotonic()
+            return True
+        return False
+
+
+def next_available_job(worker_name: str, worker_filter: WorkerFilter, store: Store) -> Job | None:
+    """Claim, check and start the next job for this worker; None when there is none."""
+    while True:
+        doc = store.claim_job(worker_name, clock.now(), worker_filter.current or None)
+        if doc is None:
+            return None
+        claimed_from = doc.pop("_claimed_from", "queued")
+        job = Job._from_doc(doc)
+        if job.is_expired:
+            log.info("destroying expired job %s (%s)", job.id, type(job).__name__)
+            try:
+                job.destroy()
+            except Exception as exc:  # noqa: BLE001 - a failing destroy must not stop the worker
+                job._fail_with(exc, worker_name)
+            continue
+        if claimed_from == "running":
+            return job  # a batch job being processed: its throttles apply per slice
+        job._values["state"] = "queued"  # as it was before the claim, so it can start
+        try:
+            throttle = job.throttled()
+        except Exception as exc:  # noqa: BLE001
+            job._fail_with(exc, worker_name)
+            continue
+        if throttle is not None:
+            reason, exclude = throttle
+            store.update_job(job.id, {
+                "state": "queued", "worker_name": None,
+                "throttled_by": reason, "throttled_at": clock.now(),
+            })
+            worker_filter.merge(exclude)
+            continue
+        try:
+            job._fire("start", worker_name)
+        except Exception as exc:  # noqa: BLE001 - a failing before/after_start fails the job
+            job._fail_with(exc, worker_name)
+            continue
+        if job.is_running:
+            return job
+
+
+def perform(job: Job, worker_name: str) -> Any:
+    """Run a claimed job; True when the worker should look for more work at once."""
+    return job._work(worker_name)

@@ -1,0 +1,90 @@
+"""The command line, run as a user runs it: a subprocess in a folder of its own."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SAMPLE_JOBS = Path(__file__).with_name("sample_jobs.py")
+
+
+def rjbatch(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RJBATCH_")}
+    result = subprocess.run(
+        [sys.executable, "-m", "rjbatch", *args], cwd=cwd, env=env,
+        capture_output=True, text=True, timeout=120,
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f"rjbatch {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def test_create_work_and_show_a_job_on_the_default_database(tmp_path):
+    job_id = rjbatch("create", "NoteJob", "--jobs", str(SAMPLE_JOBS), "--set", "note=hello",
+                     "--priority", "7", cwd=tmp_path).stdout.strip()
+    assert len(job_id) == 24
+    assert (tmp_path / "rjbatch.db").exists()  # the embedded default
+    listing = rjbatch("jobs", cwd=tmp_path).stdout
+    assert job_id in listing and "queued" in listing
+    assert "ran 1 job(s), 0 failed" in rjbatch("work", "--jobs", str(SAMPLE_JOBS), cwd=tmp_path).stdout
+    shown = json.loads(rjbatch("show", job_id, cwd=tmp_path).stdout)
+    assert shown["state"] == "completed"
+    assert shown["note"] == "hello" and shown["counter"] == 1 and shown["priority"] == 7
+
+
+def test_events_from_the_command_line(tmp_path):
+    job_id = rjbatch("--jobs", str(SAMPLE_JOBS), "create", "NoteJob", cwd=tmp_path).stdout.strip()
+    assert "is now paused" in rjbatch("pause", job_id, cwd=tmp_path).stdout
+    assert "is now queued" in rjbatch("resume", job_id, cwd=tmp_path).stdout
+    assert "is now aborted" in rjbatch("abort", job_id, cwd=tmp_path).stdout
+    refused = rjbatch("retry", job_id, cwd=tmp_path, check=False)
+    assert refused.returncode == 1
+    assert refused.stderr.strip() == f"rjbatch: refused: cannot retry a job in state 'aborted' for NoteJob"
+    rjbatch("destroy", job_id, cwd=tmp_path)
+    assert rjbatch("jobs", "--json", cwd=tmp_path).stdout == ""
+
+
+@pytest.mark.parametrize("args, message", [
+    (["show", "6b0903a1a2fbfe2029c899df"], "rjbatch: not found: Job 6b0903a1a2fbfe2029c899df not found"),
+    (["create", "NoSuchJob"], "unknown job class 'NoSuchJob'"),
+    (["create", "NoteJob", "--set", "colour=red"], "NoteJob has no field 'colour'"),
+    (["create", "NoteJob", "--set", "counter=many"], "counter"),
+    (["create", "NoteJob", "--priority", "0"], "priority must be between 1 and 100"),
+    (["--database", "sqlite:////proc/rjbatch.db", "jobs"], "cannot use database /proc/rjbatch.db"),
+    (["--database", "sqlite:///missing/dir/rj.db", "jobs"], "folder"),
+    (["--database", "redis://x", "jobs"], "unknown database URL scheme 'redis'"),
+    (["--jobs", "missing_jobs.py", "jobs"], "missing_jobs.py"),
+])
+def test_errors_are_one_clear_line_without_a_traceback(tmp_path, args, message):
+    result = rjbatch("--jobs", str(SAMPLE_JOBS), *args, cwd=tmp_path, check=False)
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert message in lines[0]
+    assert "Traceback" not in result.stderr
+
+
+def test_a_database_folder_instead_of_a_file_is_one_clear_line(tmp_path):
+    (tmp_path / "db").mkdir()
+    result = rjbatch("--database", "sqlite:///db", "jobs", cwd=tmp_path, check=False)
+    assert result.returncode == 1
+    assert result.stderr.strip() == "rjbatch: error: cannot open database db: it is a folder, not a database file"
+
+
+def test_debug_shows_the_traceback(tmp_path):
+    result = rjbatch("--debug", "show", "6b0903a1a2fbfe2029c899df", cwd=tmp_path, check=False)
+    assert result.returncode != 0
+    assert "Traceback" in result.stderr
+
+
+def test_database_from_the_environment(tmp_path):
+    env_db = tmp_path / "env.db"
+    env = {**os.environ, "RJBATCH_DATABASE": f"sqlite:///{env_db}"}
+    subprocess.run([sys.executable, "-m", "rjbatch", "--jobs", str(SAMPLE_JOBS), "create", "NoteJob"],
+                   cwd=tmp_path, env=env, check=True, capture_output=True, timeout=60)
+    assert env_db.exists() and not (tmp_path / "rjbatch.db").exists()

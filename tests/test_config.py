@@ -1,0 +1,98 @@
+"""Where the database and the job modules come from."""
+
+from __future__ import annotations
+
+import pytest
+
+import rjbatch
+from rjbatch import config
+from rjbatch.errors import ConfigurationError
+
+
+@pytest.fixture
+def unconfigured(monkeypatch, tmp_path):
+    config.reset_store()
+    monkeypatch.setattr(config.settings, "database", None)
+    monkeypatch.setattr(config.settings, "jobs", [])
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def test_default_is_rjbatch_db_in_the_current_folder(unconfigured):
+    assert config.database_url() == "sqlite:///rjbatch.db"
+    rjbatch.get_store().count_jobs({})
+    assert (unconfigured / "rjbatch.db").exists()
+
+
+def test_environment_variable_comes_before_project_files(unconfigured, monkeypatch):
+    (unconfigured / "pyproject.toml").write_text('[tool.rjbatch]\ndatabase = "sqlite:///from-file.db"\n')
+    monkeypatch.setenv("RJBATCH_DATABASE", "sqlite:///from-env.db")
+    assert config.database_url() == "sqlite:///from-env.db"
+
+
+def test_nearest_pyproject_with_a_tool_rjbatch_section(unconfigured):
+    (unconfigured / "pyproject.toml").write_text('[tool.rjbatch]\ndatabase = "sqlite:///jobs.db"\n')
+    nested = unconfigured / "a" / "b"
+    nested.mkdir(parents=True)
+    (nested / "pyproject.toml").write_text('[project]\nname = "other"\n')  # no section: skipped
+    import os
+
+    os.chdir(nested)
+    assert config.database_url() == f"sqlite:///{unconfigured}/jobs.db"
+
+
+def test_rjbatch_toml_is_read_too(unconfigured):
+    (unconfigured / "rjbatch.toml").write_text('database = "sqlite:////srv/rj.db"\njobs = ["myjobs"]\n')
+    assert config.database_url() == "sqlite:////srv/rj.db"
+    assert config.job_sources() == ["myjobs"]
+
+
+def test_configure_wins_over_everything(unconfigured, monkeypatch):
+    monkeypatch.setenv("RJBATCH_DATABASE", "sqlite:///from-env.db")
+    rjbatch.configure(database="sqlite:///explicit.db")
+    assert config.database_url() == "sqlite:///explicit.db"
+
+
+def test_a_broken_project_file_is_a_clear_error(unconfigured):
+    (unconfigured / "pyproject.toml").write_text("[tool.rjbatch\n")
+    with pytest.raises(ConfigurationError, match="pyproject.toml"):
+        config.database_url()
+
+
+def test_unknown_setting_is_refused():
+    with pytest.raises(ConfigurationError, match="unknown setting"):
+        rjbatch.configure(heartbeat_secs=3)
+
+
+def test_settings_are_typed():
+    rjbatch.configure(heartbeat_seconds="2")
+    try:
+        assert config.settings.heartbeat_seconds == 2.0
+    finally:
+        rjbatch.configure(heartbeat_seconds=15.0)
+
+
+def test_jobs_folder_in_the_current_directory_is_loaded_by_default(unconfigured, monkeypatch):
+    monkeypatch.delenv("RJBATCH_JOBS", raising=False)
+    folder = unconfigured / "jobs"
+    folder.mkdir()
+    (folder / "cleanup_job.py").write_text(
+        "from rjbatch import Job\nclass CleanupFolderJob(Job):\n    def perform(self):\n        return 1\n"
+    )
+    assert config.job_sources() == ["jobs"]
+    config.load_jobs()
+    from rjbatch import registry
+
+    assert registry.by_name("CleanupFolderJob") is not None
+
+
+def test_a_job_file_that_fails_to_import_names_the_file(unconfigured):
+    bad = unconfigured / "bad_job.py"
+    bad.write_text("raise RuntimeError('broken on import')\n")
+    with pytest.raises(ConfigurationError, match="bad_job.py.*broken on import"):
+        config.load_jobs([str(bad)])
+
+
+def test_an_unknown_job_module_is_a_clear_error(unconfigured):
+    with pytest.raises(ConfigurationError, match="no_such_module"):
+        config.load_jobs(["no_such_module"])
