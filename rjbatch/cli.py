@@ -165,6 +165,60 @@ def cmd_work(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+@command("worker")
+def cmd_worker(args: argparse.Namespace) -> int:
+    from rjbatch import log
+    from rjbatch.worker.server import ServerOptions, run_server
+
+    for name in ("heartbeat_seconds", "max_poll_seconds", "re_check_seconds",
+                 "zombie_heartbeats", "shutdown_grace_seconds"):
+        value = getattr(args, name, None)
+        if value is not None:
+            config.configure(**{name: value})
+    level = logging.DEBUG if args.debug else getattr(logging, args.log_level.upper())
+    log.setup(level)
+    options = ServerOptions(
+        name=args.name, workers=args.workers or 0, include=args.filter, exclude=args.exclude,
+        jobs=args.jobs, start_method=args.start_method, log_level=level,
+    )
+    return run_server(options)
+
+
+@command("servers")
+def cmd_servers(args: argparse.Namespace) -> int:
+    from rjbatch import servers
+
+    store = config.get_store()
+    if args.action != "list":
+        asked = servers.request(store, args.action, args.server)
+        if not asked:
+            target = f"server {args.server!r}" if args.server else "any server"
+            raise UsageError(f"no {target} can be asked to {args.action} now")
+        for name in asked:
+            print(f"{args.action}: asked {name}")
+        return 0
+    rows = servers.all_servers(store)
+    if not rows:
+        print("no servers")
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(box=None, header_style="bold")
+    for heading in ("name", "state", "workers", "started", "heartbeat", "zombie"):
+        table.add_column(heading)
+    for server in rows:
+        age = server.heartbeat_age
+        table.add_row(
+            server.name, server.state, f"{len(server.workers)}/{server.max_workers}",
+            server.started_at.strftime("%Y-%m-%d %H:%M:%S") if server.started_at else "",
+            f"{age.total_seconds():.1f}s ago" if age is not None else "never",
+            "yes" if server.is_zombie else "",
+        )
+    Console(width=200 if not sys.stdout.isatty() else None).print(table)
+    return 0
+
+
 # -- parser ---------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     # SUPPRESS: an option given before the command is not reset by the command's parser
@@ -201,6 +255,24 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("work", parents=[common], help="run queued jobs here until none is left")
     p.add_argument("--limit", type=int)
 
+    p = sub.add_parser("worker", parents=[common], help="run a server with N worker processes")
+    p.add_argument("--workers", "-w", type=int, help="worker processes (default: one per core)")
+    p.add_argument("--filter", "--include", dest="filter", metavar="REGEX",
+                   help="only run job classes matching this case-insensitive regex")
+    p.add_argument("--exclude", metavar="REGEX", help="never run job classes matching this regex")
+    p.add_argument("--name", help="server name (default: host:pid)")
+    p.add_argument("--start-method", choices=("spawn", "fork", "forkserver"), default="spawn")
+    p.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
+    p.add_argument("--heartbeat-seconds", type=float)
+    p.add_argument("--max-poll-seconds", type=float)
+    p.add_argument("--re-check-seconds", type=float)
+    p.add_argument("--zombie-heartbeats", type=int)
+    p.add_argument("--shutdown-grace-seconds", type=float)
+
+    p = sub.add_parser("servers", parents=[common], help="list servers, or pause/resume/stop them")
+    p.add_argument("action", nargs="?", default="list", choices=("list", "pause", "resume", "stop"))
+    p.add_argument("server", nargs="?", metavar="NAME", help="a server name or host (default: all)")
+
     for extend in _parser_extensions:
         extend(sub, common)
     return parser
@@ -215,10 +287,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     for name, default in (("database", None), ("jobs", None), ("debug", False)):
         if not hasattr(args, name):  # options are shared with every command, default unset
             setattr(args, name, default)
-    logging.basicConfig(
-        level=logging.DEBUG if args.debug else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    from rjbatch import log
+
+    log.setup(logging.DEBUG if args.debug else logging.WARNING)
     try:
         if args.database:
             config.configure(database=args.database)

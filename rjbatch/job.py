@@ -8,6 +8,7 @@ and display (``status``).
 from __future__ import annotations
 
 import logging
+import re
 import time
 from datetime import date, datetime, timedelta
 from typing import Any, ClassVar, Self
@@ -651,6 +652,26 @@ class Job(metaclass=JobMeta):
     def counts_by_state(cls) -> dict[str, int]:
         """Jobs per state, plus ``scheduled`` and ``queued_now`` splits of queued."""
         return Query(cls).counts_by_state()
+
+    @classmethod
+    def requeue_dead_server(cls, name: str) -> int:
+        """Requeue what a dead server (or one dead worker) was running; returns how many."""
+        requeued = 0
+        for job in Job.running().where(worker_name__regex=f"^{re.escape(name)}(:|$)"):
+            if job.may("requeue", name):
+                job.requeue(name)
+                requeued += 1
+        for job in cls._jobs_sharing_work():
+            requeued += job._requeue_shared_work(name)
+        return requeued
+
+    @classmethod
+    def _jobs_sharing_work(cls) -> list[Job]:
+        """Jobs whose work is shared by several workers (batch jobs); see BatchJob."""
+        return []
+
+    def _requeue_shared_work(self, name: str) -> int:
+        return 0
 
     @classmethod
     def pause_all(cls) -> int:

@@ -32,3 +32,47 @@ class SleepJob(Job):
 class DatedJob(Job):
     destroy_on_complete = False
     report_date = field(date, default=lambda: date.today())
+
+
+def append_line(path: str, line: str) -> None:
+    """One atomic append (O_APPEND, one write): safe from many processes at once."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, (line + "\n").encode())
+    finally:
+        os.close(fd)
+
+
+class RecordJob(Job):
+    """Appends "<priority> <id> <pid>" to a file when performed."""
+
+    log_path = field(str)
+
+    def perform(self):
+        append_line(self.log_path, f"{self.priority} {self.id} {os.getpid()}")
+
+
+class FirstRunHangsJob(Job):
+    """The first run writes its pid to a marker file and hangs; later runs finish."""
+
+    destroy_on_complete = False
+    marker = field(str)
+    hang_seconds = field(float, 60.0)
+
+    def perform(self):
+        if not os.path.exists(self.marker):
+            append_line(self.marker, str(os.getpid()))
+            time.sleep(self.hang_seconds)
+        return "done"
+
+
+class ThrottledJob(Job):
+    """At most one runs at a time, across every worker."""
+
+    throttle_running_jobs = 1
+    log_path = field(str)
+
+    def perform(self):
+        append_line(self.log_path, f"start {time.time()}")
+        time.sleep(0.05)
+        append_line(self.log_path, f"end {time.time()}")

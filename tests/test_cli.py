@@ -44,7 +44,7 @@ def test_events_from_the_command_line(tmp_path):
     assert "is now aborted" in rjbatch("abort", job_id, cwd=tmp_path).stdout
     refused = rjbatch("retry", job_id, cwd=tmp_path, check=False)
     assert refused.returncode == 1
-    assert refused.stderr.strip() == f"rjbatch: refused: cannot retry a job in state 'aborted' for NoteJob"
+    assert refused.stderr.strip() == "rjbatch: refused: cannot retry a job in state 'aborted' for NoteJob"
     rjbatch("destroy", job_id, cwd=tmp_path)
     assert rjbatch("jobs", "--json", cwd=tmp_path).stdout == ""
 

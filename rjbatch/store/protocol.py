@@ -16,7 +16,7 @@ Filters are a small Mongo-like language, the one Rocket Job's worker filters use
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
@@ -80,5 +80,25 @@ class Store(Protocol):
 
     def data_version(self) -> int:
         """A number that changes whenever another connection commits (cheap to poll)."""
+
+    def wait_for_change(self, timeout: float, stop: Callable[[], bool] | None = None) -> bool:
+        """Block until another process may have added work, ``timeout`` passes, or ``stop()``.
+
+        How is the backend's business: SQLite watches ``PRAGMA data_version``,
+        PostgreSQL listens for a notification. True when something changed.
+        """
+
+    # -- servers ------------------------------------------------------------------------
+    def save_server(self, doc: Doc) -> None:
+        """Insert or replace the record of a server (keyed by ``name``)."""
+
+    def find_server(self, name: str) -> Doc | None: ...
+
+    def find_servers(self) -> list[Doc]: ...
+
+    def update_server(self, name: str, changes: Doc, where: Filter | None = None) -> bool:
+        """Change a server's record (heartbeat, state); False if it is gone."""
+
+    def delete_server(self, name: str) -> bool: ...
 
     def close(self) -> None: ...

@@ -11,10 +11,12 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import random
 import re
 import sqlite3
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from functools import lru_cache
 from importlib import resources
@@ -42,6 +44,8 @@ def _json_path(name: str) -> str:
 
 
 JOBS = Dialect(columns=JOB_COLUMNS, doc_path=_json_path)
+_SERVER_COLUMNS = ("name", "state", "max_workers", "started_at", "heartbeat_at")
+SERVERS = Dialect(columns={c: c for c in _SERVER_COLUMNS}, doc_path=_json_path)
 
 
 @lru_cache(maxsize=1)
@@ -91,6 +95,7 @@ class SQLiteStore:
         self.memory = self.path == ":memory:"
         self.busy_timeout = busy_timeout
         self.synchronous = synchronous
+        self.change_poll_seconds = 0.002
         self._local = threading.local()
         self._shared: sqlite3.Connection | None = None  # :memory: has one connection
         self._lock = threading.RLock()
@@ -118,13 +123,13 @@ class SQLiteStore:
             if target.is_dir():
                 raise StoreError(f"cannot open database {self.path}: it is a folder, not a database file")
         try:
+            # busy_timeout 0: SQLite's own handler sleeps at least 1 ms per collision;
+            # _retry waits tens of microseconds instead (see _busy_retry)
             connection = sqlite3.connect(
-                self.path, timeout=self.busy_timeout, isolation_level=None,
-                check_same_thread=False,
+                self.path, timeout=0, isolation_level=None, check_same_thread=False,
             )
-            connection.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
             if not self.memory:
-                connection.execute("PRAGMA journal_mode = WAL")
+                self._busy_retry(lambda: connection.execute("PRAGMA journal_mode = WAL"))
             connection.execute(f"PRAGMA synchronous = {self.synchronous}")
             connection.create_function("regexp", 2, _regexp, deterministic=True)
             connection.row_factory = sqlite3.Row
@@ -141,7 +146,7 @@ class SQLiteStore:
             return
         current = connection.execute("PRAGMA user_version").fetchone()[0]
         if current < len(_SCHEMA_VERSIONS):
-            connection.execute("BEGIN IMMEDIATE")
+            self._busy_retry(lambda: connection.execute("BEGIN IMMEDIATE"))
             try:
                 current = connection.execute("PRAGMA user_version").fetchone()[0]
                 for version in range(current, len(_SCHEMA_VERSIONS)):
@@ -160,12 +165,35 @@ class SQLiteStore:
             )
         self._migrated = True
 
+    def _busy_retry(self, action: Callable[[], Any]) -> Any:
+        """Run ``action``, retrying while another process holds the write lock.
+
+        Waits start at 20 µs and double up to 2 ms, with jitter, until ``busy_timeout``.
+        """
+        delay = 0.00002
+        deadline = 0.0
+        while True:
+            try:
+                return action()
+            except sqlite3.OperationalError as exc:
+                message = str(exc)
+                if "locked" not in message and "busy" not in message:
+                    raise
+                now = time.monotonic()
+                deadline = deadline or now + self.busy_timeout
+                if now > deadline:
+                    raise StoreError(
+                        f"database {self.path} stayed locked for {self.busy_timeout:.0f} s: {exc}"
+                    ) from None
+                time.sleep(delay * (0.5 + random.random()))
+                delay = min(delay * 2, 0.002)
+
     @contextlib.contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
         """A write transaction that takes the lock up front (no deadlock on upgrade)."""
         with self._lock:
             connection = self._connection()
-            connection.execute("BEGIN IMMEDIATE")
+            self._busy_retry(lambda: connection.execute("BEGIN IMMEDIATE"))
             try:
                 yield connection
             except BaseException:
@@ -175,7 +203,8 @@ class SQLiteStore:
 
     def _execute(self, sql: str, params: list[Any] | tuple = ()) -> sqlite3.Cursor:
         with self._lock:
-            return self._connection().execute(sql, params)
+            connection = self._connection()
+            return self._busy_retry(lambda: connection.execute(sql, params))
 
     def close(self) -> None:
         if self._shared is not None:
@@ -188,6 +217,65 @@ class SQLiteStore:
 
     def data_version(self) -> int:
         return self._execute("PRAGMA data_version").fetchone()[0]
+
+    def wait_for_change(self, timeout: float, stop: Callable[[], bool] | None = None) -> bool:
+        """Poll ``PRAGMA data_version`` (microseconds each) every few milliseconds."""
+        deadline = time.monotonic() + timeout
+        version = self.data_version()
+        while time.monotonic() < deadline:
+            if stop is not None and stop():
+                return False
+            time.sleep(self.change_poll_seconds)
+            if self.data_version() != version:
+                return True
+        return False
+
+    # -- servers ------------------------------------------------------------------------
+    @staticmethod
+    def _server_row_to_doc(row: sqlite3.Row) -> Doc:
+        doc: Doc = json.loads(row["doc"])
+        doc.update(name=row["name"], state=row["state"], max_workers=row["max_workers"],
+                   started_at=row["started_at"], heartbeat_at=row["heartbeat_at"])
+        return doc
+
+    @staticmethod
+    def _server_columns(doc: Doc) -> tuple[dict[str, Any], Doc]:
+        columns = {k: encode_value(doc[k]) for k in _SERVER_COLUMNS if k in doc}
+        rest = {k: v for k, v in doc.items() if k not in _SERVER_COLUMNS}
+        return columns, rest
+
+    def save_server(self, doc: Doc) -> None:
+        columns, rest = self._server_columns(doc)
+        columns["doc"] = dumps(rest)
+        names = ", ".join(columns)
+        marks = ", ".join("?" for _ in columns)
+        self._execute(f"INSERT OR REPLACE INTO servers ({names}) VALUES ({marks})", list(columns.values()))
+
+    def find_server(self, name: str) -> Doc | None:
+        row = self._execute("SELECT * FROM servers WHERE name = ?", (name,)).fetchone()
+        return self._server_row_to_doc(row) if row else None
+
+    def find_servers(self) -> list[Doc]:
+        rows = self._execute("SELECT * FROM servers ORDER BY name").fetchall()
+        return [self._server_row_to_doc(row) for row in rows]
+
+    def update_server(self, name: str, changes: Doc, where: Filter | None = None) -> bool:
+        columns, rest = self._server_columns(changes)
+        parts = [f"{column} = ?" for column in columns]
+        params = list(columns.values())
+        if rest:
+            paths = ", ".join(f"'$.\"{key}\"', json(?)" for key in rest)
+            parts.append(f"doc = json_set(doc, {paths})")
+            params.extend(dumps(value) for value in rest.values())
+        condition, condition_params = where_clause(where, SERVERS)
+        cursor = self._execute(
+            f"UPDATE servers SET {', '.join(parts)} WHERE name = ? AND {condition}",
+            params + [name] + condition_params,
+        )
+        return cursor.rowcount > 0
+
+    def delete_server(self, name: str) -> bool:
+        return self._execute("DELETE FROM servers WHERE name = ?", (name,)).rowcount > 0
 
     # -- documents <-> rows -------------------------------------------------------------
     @staticmethod
@@ -297,10 +385,7 @@ class SQLiteStore:
         condition, params = where_clause(filter, JOBS)
         sql = statements()["claim_job"].format(filter=condition)
         stamp = format_datetime(now)
-        with self._lock:
-            row = self._connection().execute(
-                sql, [worker_name, stamp, *params, stamp, *params]
-            ).fetchone()
+        row = self._execute(sql, [worker_name, stamp, *params, stamp, *params]).fetchone()
         if row is None:
             return None
         doc = self._row_to_doc(row)

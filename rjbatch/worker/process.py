@@ -1,0 +1,88 @@
+"""One worker process: claim work, run it, and when idle wait for the store to change.
+
+After doing work it polls again at once (Rocket Job slept a full poll interval after
+every job); when idle it waits for the store's change signal, so new work starts
+within milliseconds without a busy claim loop.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+from dataclasses import dataclass, field
+from typing import Any
+
+from rjbatch import config, log
+from rjbatch.worker.picking import WorkerFilter, next_available_job
+
+logger = logging.getLogger("rjbatch.worker")
+
+
+@dataclass
+class WorkerSpec:
+    """Everything a worker process needs, picklable for the spawn start method."""
+
+    server_name: str
+    worker_id: int
+    database: str
+    jobs: list[str] = field(default_factory=list)
+    include: str | None = None
+    exclude: str | None = None
+    max_poll_seconds: float = 5.0
+    re_check_seconds: float = 60.0
+    log_level: int = logging.INFO
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return f"{self.server_name}:{self.worker_id}"
+
+
+def base_filter(include: str | None, exclude: str | None) -> dict[str, Any]:
+    """The claim filter of ``--filter``/``--exclude``: case-insensitive regexes on the class path."""
+    conditions: dict[str, Any] = {}
+    if include:
+        conditions["$regex"] = f"(?i){include}"
+    if exclude:
+        conditions["$not"] = {"$regex": f"(?i){exclude}"}
+    return {"_type": conditions} if conditions else {}
+
+
+def worker_main(spec: WorkerSpec, stop: Any) -> None:
+    """Entry point of a worker process (``stop`` is a multiprocessing Event)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the supervisor, which decides
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())  # finish the current work, then leave
+    config.reset_store()
+    config.configure(database=spec.database, **spec.settings)
+    log.setup(spec.log_level)
+    log.server_name.set(spec.server_name)
+    log.worker_name.set(spec.name)
+    if spec.jobs:
+        config.load_jobs(spec.jobs)
+    run_loop(spec, stop.is_set)
+
+
+def run_loop(spec: WorkerSpec, should_stop: Any) -> None:
+    store = config.get_store()
+    parent = os.getppid()
+    worker_filter = WorkerFilter(base_filter(spec.include, spec.exclude), spec.re_check_seconds)
+
+    def stopping() -> bool:
+        return should_stop() or os.getppid() != parent  # orphaned: the supervisor died
+
+    logger.info("worker started (pid %d)", os.getpid())
+    while not stopping():
+        worker_filter.reset_if_due()
+        job = next_available_job(spec.name, worker_filter, store)
+        if job is None:
+            store.wait_for_change(spec.max_poll_seconds, stopping)
+            continue
+        token = log.job_id.set(job.id)
+        try:
+            job._work(spec.name)
+        except Exception:  # noqa: BLE001 - keep the worker alive; the job recorded its error
+            logger.exception("unexpected error while working on %s", job.id)
+        finally:
+            log.job_id.reset(token)
+    logger.info("worker stopped")
