@@ -205,7 +205,7 @@ def test_a_job_created_while_workers_are_idle_starts_quickly(servers, tmp_path):
     delays = []
     for _ in range(10):
         job = SleepJob.create(destroy_on_complete=False)
-        wait_until(lambda: job.reload().started_at is not None, timeout=10, interval=0.005,
+        wait_until(lambda job=job: job.reload().started_at is not None, timeout=10, interval=0.005,
                    message="start")
         delays.append((job.started_at - job.created_at).total_seconds())
     delays.sort()
