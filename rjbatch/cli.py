@@ -165,6 +165,86 @@ def cmd_work(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def batch_class(name: str) -> type:
+    from rjbatch.batch import BatchJob
+
+    cls = job_class(name)
+    if not issubclass(cls, BatchJob):
+        raise UsageError(f"{cls.__name__} is not a batch job (it cannot take a file)")
+    return cls
+
+
+def upload_options(args: argparse.Namespace) -> dict[str, Any]:
+    options: dict[str, Any] = {}
+    for name in ("delimiter", "encoding", "encode_replace", "encode_cleaner", "stream_mode"):
+        value = getattr(args, name, None)
+        if value is not None:
+            options[name] = value.encode().decode("unicode_escape") if name == "delimiter" else value
+    if getattr(args, "streams", None) is not None:
+        options["streams"] = [s for s in args.streams.split(",") if s]
+    return options
+
+
+@command("upload")
+def cmd_upload(args: argparse.Namespace) -> int:
+    cls = batch_class(args.job)
+    values = parse_assignments(args.set or [], cls)
+    if args.priority is not None:
+        values["priority"] = args.priority
+    job = cls(**values)
+    job.save()  # saved first: workers may start while the file streams in
+    try:
+        count = job.upload(args.file, **upload_options(args))
+    except BaseException:
+        job.destroy()
+        raise
+    print(job.id)
+    print(f"uploaded {count:,} records", file=sys.stderr)
+    return 0
+
+
+@command("download")
+def cmd_download(args: argparse.Namespace) -> int:
+    from rjbatch.batch import BatchJob
+
+    job = find_job(args.job_id)
+    if not isinstance(job, BatchJob):
+        raise UsageError(f"job {job.id} ({type(job).__name__}) is not a batch job: it has no output")
+    count = job.download(args.file, category=args.category)
+    print(f"wrote {count:,} records to {args.file}", file=sys.stderr)
+    return 0
+
+
+@command("process")
+def cmd_process(args: argparse.Namespace) -> int:
+    from rjbatch.batch.process import ProcessOptions, process_file
+
+    cls = batch_class(args.job)
+    values = parse_assignments(args.set or [], cls)
+    if args.priority is not None:
+        values["priority"] = args.priority
+    if not os.path.exists(args.file) and "://" not in args.file:
+        raise UsageError(f"input file {args.file} does not exist")
+    result = process_file(ProcessOptions(
+        job_class=cls, source=args.file, output=args.output, workers=args.workers or 0,
+        values=values, category=args.category, jobs=args.jobs, keep=args.keep,
+        progress=sys.stderr.isatty() and not args.quiet, upload_options=upload_options(args),
+    ))
+    job = result.job
+    rate = result.records_uploaded / result.seconds if result.seconds else 0
+    if job.is_completed:
+        print(f"{cls.__name__} {job.id}: {result.records_uploaded:,} records in, "
+              f"{result.records_written:,} written to {args.output} in {result.seconds:.1f} s "
+              f"({rate:,.0f} records/s)", file=sys.stderr)
+        return 0
+    print(f"rjbatch: failed: {cls.__name__} {job.id} is {job.state}: {job.exception}", file=sys.stderr)
+    for record, exception in list(job.input.failed_records())[:5]:
+        print(f"  record {exception.record_number}: {exception.class_name}: {exception.message}: "
+              f"{str(record)[:80]!r}", file=sys.stderr)
+    print(f"  (kept: rjbatch show {job.id}; fix and run rjbatch retry {job.id})", file=sys.stderr)
+    return 1
+
+
 @command("worker")
 def cmd_worker(args: argparse.Namespace) -> int:
     from rjbatch import log
@@ -254,6 +334,39 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("work", parents=[common], help="run queued jobs here until none is left")
     p.add_argument("--limit", type=int)
+
+    file_options = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)
+    file_options.add_argument("--streams", metavar="LIST",
+                              help="streams instead of the file name's (gz,enc; '' for none)")
+    file_options.add_argument("--delimiter", help="line delimiter (default: detect \\r\\n, \\n or \\r)")
+    file_options.add_argument("--encoding", help="the file's encoding (default utf-8)")
+    file_options.add_argument("--encode-replace", help="replace undecodable bytes with this text")
+    file_options.add_argument("--encode-cleaner", choices=("printable",))
+    file_options.add_argument("--stream-mode", choices=("line", "array", "hash"))
+
+    p = sub.add_parser("upload", parents=[common, file_options],
+                       help="create a batch job from a file; prints its id")
+    p.add_argument("file", metavar="FILE")
+    p.add_argument("--job", required=True, metavar="CLASS")
+    p.add_argument("--set", action="append", metavar="FIELD=VALUE")
+    p.add_argument("--priority", type=int)
+
+    p = sub.add_parser("download", parents=[common], help="write a batch job's output to a file")
+    p.add_argument("job_id", metavar="JOB_ID")
+    p.add_argument("file", metavar="FILE")
+    p.add_argument("--category", default="main")
+
+    p = sub.add_parser("process", parents=[common, file_options],
+                       help="upload a file, process it with local workers, download the output")
+    p.add_argument("file", metavar="FILE")
+    p.add_argument("--job", required=True, metavar="CLASS")
+    p.add_argument("--output", "-o", required=True, metavar="FILE")
+    p.add_argument("--workers", "-w", type=int, help="worker processes (default: one per core)")
+    p.add_argument("--set", action="append", metavar="FIELD=VALUE")
+    p.add_argument("--priority", type=int)
+    p.add_argument("--category", default="main", help="output category to download")
+    p.add_argument("--keep", action="store_true", help="keep the job after it completes")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
 
     p = sub.add_parser("worker", parents=[common], help="run a server with N worker processes")
     p.add_argument("--workers", "-w", type=int, help="worker processes (default: one per core)")

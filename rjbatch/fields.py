@@ -385,3 +385,11 @@ def field(
         kind, default, copy_on_restart=copy_on_restart, user_editable=user_editable,
         required=required, choices=choices, description=description,
     )
+
+
+class computed(property):  # noqa: N801 - used as a decorator, like property
+    """A property that replaces an inherited stored field with a value worked out on read.
+
+    ``BatchJob.percent_complete`` is one: it is counted from the slices left, so it is
+    never stale and never costs a write per slice.
+    """

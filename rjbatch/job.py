@@ -27,7 +27,7 @@ from rjbatch.errors import (
     ValidationError,
 )
 from rjbatch.exception import JobException
-from rjbatch.fields import Field, field, plain
+from rjbatch.fields import Field, computed, field, plain
 from rjbatch.query import Query
 
 INLINE_WORKER = "inline:0:0"
@@ -54,6 +54,8 @@ class JobMeta(type):
             for key, value in vars(klass).items():
                 if isinstance(value, Field):
                     fields[key] = value
+                elif key in fields and isinstance(value, computed):
+                    del fields[key]  # worked out on read in this class, no longer stored
                 elif key in fields and not key.startswith("__"):
                     if callable(value) and not isinstance(value, type) or isinstance(value, property):
                         raise TypeError(f"{klass.__name__}.{key} shadows the field {key!r}")
@@ -423,7 +425,8 @@ class Job(metaclass=JobMeta):
         elif event == "complete":
             self.completed_at = now
             self.worker_name = None
-            self.percent_complete = 100
+            if "percent_complete" in self._fields:  # batch jobs count it from their slices
+                self.percent_complete = 100
         elif event == "fail":
             error = args[0] if args else None
             worker = args[1] if len(args) > 1 else None
@@ -528,7 +531,7 @@ class Job(metaclass=JobMeta):
                 raise
         return output
 
-    def _work(self, worker_name: str) -> bool:
+    def _work(self, worker_name: str, context: Any = None) -> bool:
         """A worker's entry point; True when it should look for more work at once."""
         self._run(worker_name)
         return True
@@ -655,23 +658,17 @@ class Job(metaclass=JobMeta):
 
     @classmethod
     def requeue_dead_server(cls, name: str) -> int:
-        """Requeue what a dead server (or one dead worker) was running; returns how many."""
-        requeued = 0
+        """Requeue what a dead server (or one dead worker) was running.
+
+        Returns how many jobs and batch slices went back to the queue.
+        """
+        requeued = cls._store().requeue_running_slices(name)  # batch work shared by workers
         for job in Job.running().where(worker_name__regex=f"^{re.escape(name)}(:|$)"):
             if job.may("requeue", name):
+                shared = getattr(job, "sub_state", None) == "processing"
                 job.requeue(name)
-                requeued += 1
-        for job in cls._jobs_sharing_work():
-            requeued += job._requeue_shared_work(name)
+                requeued += 0 if shared else 1  # a batch job being processed stays running
         return requeued
-
-    @classmethod
-    def _jobs_sharing_work(cls) -> list[Job]:
-        """Jobs whose work is shared by several workers (batch jobs); see BatchJob."""
-        return []
-
-    def _requeue_shared_work(self, name: str) -> int:
-        return 0
 
     @classmethod
     def pause_all(cls) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rjbatch.batch.job import WorkContext
 from rjbatch.config import get_store
 from rjbatch.job import Job
 from rjbatch.worker.picking import WorkerFilter, next_available_job
@@ -9,9 +10,12 @@ from rjbatch.worker.picking import WorkerFilter, next_available_job
 
 def work_next(worker_name: str = "inline:0:1", filter: dict | None = None) -> Job | None:
     """Claim the next available job and run it here, as one worker would."""
-    job = next_available_job(worker_name, WorkerFilter(filter), get_store())
+    worker_filter = WorkerFilter(filter)
+    job = next_available_job(worker_name, worker_filter, get_store())
     if job is not None:
-        job._work(worker_name)
+        context = WorkContext(exclude=lambda job_id: worker_filter.merge({"_id": {"$nin": [job_id]}}),
+                              wait_for_upload=False)
+        job._work(worker_name, context)
     return job
 
 

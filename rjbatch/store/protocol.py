@@ -50,6 +50,9 @@ class Store(Protocol):
     def update_jobs(self, filter: Filter, changes: Doc) -> int:
         """Set fields on every matching job; returns how many were changed."""
 
+    def increment_job(self, job_id: str, increments: dict[str, float]) -> bool:
+        """Add to numbers at dotted paths of the document, atomically (statistics)."""
+
     def find_job(self, job_id: str) -> Doc | None: ...
 
     def find_jobs(
@@ -87,6 +90,74 @@ class Store(Protocol):
         How is the backend's business: SQLite watches ``PRAGMA data_version``,
         PostgreSQL listens for a notification. True when something changed.
         """
+
+    # -- slices -------------------------------------------------------------------------
+    # A slice is a dict: id (int, upload order from 1), first_record_number,
+    # record_count, serializer (str), data (bytes); input slices also carry state
+    # (queued | running | failed), worker_name, started_at, failure_count,
+    # processing_record_number and exception (a dict).
+
+    def insert_slices(self, job_id: str, category: str, slices: Sequence[Doc]) -> None:
+        """Add input slices (in one transaction)."""
+
+    def next_slice_id(self, job_id: str, category: str) -> int:
+        """One past the highest slice id used so far, input or output."""
+
+    def claim_slices(
+        self, job_id: str, category: str, worker_name: str, now: datetime, limit: int
+    ) -> list[Doc]:
+        """Atomically take up to ``limit`` queued slices, lowest ids first."""
+
+    def release_slices(self, job_id: str, category: str, ids: Sequence[int]) -> None:
+        """Put claimed slices back, untouched (a throttle said wait)."""
+
+    def complete_slices(self, job_id: str, category: str, done: Sequence[tuple[int, dict[str, Doc]]]) -> None:
+        """In one transaction: delete each input slice and write (replace) its outputs.
+
+        ``done`` holds ``(slice id, {output category: output slice})``. Replacing, not
+        appending, is what keeps output exact when a slice is processed twice.
+        """
+
+    def fail_slice(
+        self, job_id: str, category: str, slice_id: int, processing_record_number: int,
+        exception: Doc, outputs: dict[str, Doc],
+    ) -> None:
+        """In one transaction: mark the input slice failed and write its partial outputs."""
+
+    def retry_failed_slices(self, job_id: str, category: str) -> int:
+        """Failed input slices back to queued (keeping where they failed)."""
+
+    def requeue_running_slices(self, worker_or_server: str) -> int:
+        """A dead worker's or server's running slices back to queued, across every job."""
+
+    def requeue_job_slices(self, job_id: str, category: str, worker_or_server: str) -> int:
+        """One job's running slices of a worker or server back to queued."""
+
+    def count_slices(self, job_id: str, category: str) -> dict[str, tuple[int, int]]:
+        """Input slices by state: ``{state: (slices, records)}``."""
+
+    def count_output_slices(self, job_id: str, category: str) -> tuple[int, int]:
+        """(slices, records) of one output category."""
+
+    def read_input_slices(
+        self, job_id: str, category: str, state: str | None = None, after_id: int = 0,
+        limit: int = 100,
+    ) -> list[Doc]: ...
+
+    def update_input_slice(self, job_id: str, category: str, slice_id: int, changes: Doc) -> bool:
+        """Change an input slice (its data, to fix a failed record before a retry)."""
+
+    def read_output_slices(
+        self, job_id: str, category: str, after_id: int = 0, limit: int = 100
+    ) -> list[Doc]:
+        """Output slices in id (upload) order, from ``after_id`` on."""
+
+    def output_slices_for(self, job_id: str, slice_id: int) -> dict[str, Doc]:
+        """Every category's output slice with this id (to append when a slice resumes)."""
+
+    def delete_slices(self, job_id: str, category: str | None = None, kind: str | None = None,
+                      from_id: int = 0) -> int:
+        """Drop a job's slices: all, one category, only ``input`` or ``output``, from an id on."""
 
     # -- servers ------------------------------------------------------------------------
     def save_server(self, doc: Doc) -> None:

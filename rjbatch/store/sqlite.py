@@ -16,7 +16,7 @@ import re
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from functools import lru_cache
 from importlib import resources
@@ -35,7 +35,7 @@ JOB_COLUMNS = {
     "completed_at": "completed_at", "worker_name": "worker_name",
 }
 _COLUMN_FIELDS = {column: name for name, column in JOB_COLUMNS.items()}
-_SCHEMA_VERSIONS = ("schema_1",)
+_SCHEMA_VERSIONS = ("schema_1", "schema_2")
 
 
 def _json_path(name: str) -> str:
@@ -230,6 +230,160 @@ class SQLiteStore:
                 return True
         return False
 
+    # -- slices -------------------------------------------------------------------------
+    @staticmethod
+    def _slice(row: sqlite3.Row) -> Doc:
+        doc = dict(row)
+        exception = doc.get("exception")
+        if exception:
+            doc["exception"] = json.loads(exception)
+        return doc
+
+    def insert_slices(self, job_id: str, category: str, slices: Sequence[Doc]) -> None:
+        if not slices:
+            return
+        sql = statements()["insert_input_slice"]
+        rows = [(job_id, category, s["id"], s["first_record_number"], s["record_count"],
+                 s["serializer"], s["data"], s.get("state", "queued")) for s in slices]
+        with self._write() as connection:
+            connection.executemany(sql, rows)
+
+    def next_slice_id(self, job_id: str, category: str) -> int:
+        row = self._execute(
+            "SELECT max(m) FROM (SELECT max(id) AS m FROM input_slices WHERE job_id = ? AND category = ?"
+            " UNION ALL SELECT max(id) FROM output_slices WHERE job_id = ? AND category = ?)",
+            (job_id, category, job_id, category),
+        ).fetchone()
+        return (row[0] or 0) + 1
+
+    def claim_slices(
+        self, job_id: str, category: str, worker_name: str, now: datetime, limit: int
+    ) -> list[Doc]:
+        rows = self._execute(
+            statements()["claim_slices"],
+            (worker_name, format_datetime(now), job_id, category, job_id, category, limit),
+        ).fetchall()
+        return sorted((self._slice(row) for row in rows), key=lambda s: s["id"])
+
+    def release_slices(self, job_id: str, category: str, ids: Sequence[int]) -> None:
+        if ids:
+            marks = ", ".join("?" for _ in ids)
+            self._execute(
+                "UPDATE input_slices SET state = 'queued', worker_name = NULL, started_at = NULL"
+                f" WHERE job_id = ? AND category = ? AND id IN ({marks})", (job_id, category, *ids),
+            )
+
+    @staticmethod
+    def _output_rows(job_id: str, slice_id: int, outputs: dict[str, Doc]) -> list[tuple]:
+        return [(job_id, name, slice_id, out["first_record_number"], out["record_count"],
+                 out["serializer"], out["data"]) for name, out in outputs.items()]
+
+    def complete_slices(self, job_id: str, category: str, done: Sequence[tuple[int, dict[str, Doc]]]) -> None:
+        if not done:
+            return
+        sql = statements()
+        deletes = [(job_id, category, slice_id) for slice_id, _ in done]
+        upserts = [row for slice_id, outputs in done for row in self._output_rows(job_id, slice_id, outputs)]
+        with self._write() as connection:
+            if upserts:
+                connection.executemany(sql["upsert_output_slice"], upserts)
+            connection.executemany(sql["delete_input_slice"], deletes)
+
+    def fail_slice(
+        self, job_id: str, category: str, slice_id: int, processing_record_number: int,
+        exception: Doc, outputs: dict[str, Doc],
+    ) -> None:
+        sql = statements()
+        with self._write() as connection:
+            rows = self._output_rows(job_id, slice_id, outputs)
+            if rows:
+                connection.executemany(sql["upsert_output_slice"], rows)
+            connection.execute(sql["fail_input_slice"],
+                               (processing_record_number, dumps(exception), job_id, category, slice_id))
+
+    def retry_failed_slices(self, job_id: str, category: str) -> int:
+        return self._execute(
+            "UPDATE input_slices SET state = 'queued', worker_name = NULL, started_at = NULL"
+            " WHERE job_id = ? AND category = ? AND state = 'failed'", (job_id, category),
+        ).rowcount
+
+    def requeue_running_slices(self, worker_or_server: str) -> int:
+        prefix = worker_or_server + ":"
+        return self._execute(statements()["requeue_running_slices_of"],
+                             (worker_or_server, len(prefix), prefix)).rowcount
+
+    def requeue_job_slices(self, job_id: str, category: str, worker_or_server: str) -> int:
+        prefix = worker_or_server + ":"
+        return self._execute(
+            "UPDATE input_slices SET state = 'queued', worker_name = NULL, started_at = NULL"
+            " WHERE job_id = ? AND category = ? AND state = 'running'"
+            " AND (worker_name = ? OR substr(worker_name, 1, ?) = ?)",
+            (job_id, category, worker_or_server, len(prefix), prefix),
+        ).rowcount
+
+    def count_slices(self, job_id: str, category: str) -> dict[str, tuple[int, int]]:
+        rows = self._execute(
+            "SELECT state, count(*), coalesce(sum(record_count), 0) FROM input_slices"
+            " WHERE job_id = ? AND category = ? GROUP BY state", (job_id, category),
+        ).fetchall()
+        return {row[0]: (row[1], row[2]) for row in rows}
+
+    def count_output_slices(self, job_id: str, category: str) -> tuple[int, int]:
+        row = self._execute(
+            "SELECT count(*), coalesce(sum(record_count), 0) FROM output_slices"
+            " WHERE job_id = ? AND category = ?", (job_id, category),
+        ).fetchone()
+        return row[0], row[1]
+
+    def read_input_slices(
+        self, job_id: str, category: str, state: str | None = None, after_id: int = 0,
+        limit: int = 100,
+    ) -> list[Doc]:
+        condition = " AND state = ?" if state else ""
+        params: list[Any] = [job_id, category, after_id] + ([state] if state else []) + [limit]
+        rows = self._execute(
+            f"SELECT * FROM input_slices WHERE job_id = ? AND category = ? AND id > ?{condition}"
+            " ORDER BY id LIMIT ?", params,
+        ).fetchall()
+        return [self._slice(row) for row in rows]
+
+    def update_input_slice(self, job_id: str, category: str, slice_id: int, changes: Doc) -> bool:
+        allowed = {"data", "record_count", "serializer", "state", "processing_record_number"}
+        unknown = set(changes) - allowed
+        if unknown:
+            raise StoreError(f"cannot change slice fields {sorted(unknown)}")
+        parts = ", ".join(f"{name} = ?" for name in changes)
+        return self._execute(
+            f"UPDATE input_slices SET {parts} WHERE job_id = ? AND category = ? AND id = ?",
+            (*changes.values(), job_id, category, slice_id),
+        ).rowcount > 0
+
+    def read_output_slices(
+        self, job_id: str, category: str, after_id: int = 0, limit: int = 100
+    ) -> list[Doc]:
+        rows = self._execute(
+            "SELECT * FROM output_slices WHERE job_id = ? AND category = ? AND id > ?"
+            " ORDER BY id LIMIT ?", (job_id, category, after_id, limit),
+        ).fetchall()
+        return [dict(row) for row in rows]
+
+    def output_slices_for(self, job_id: str, slice_id: int) -> dict[str, Doc]:
+        rows = self._execute("SELECT * FROM output_slices WHERE job_id = ? AND id = ?",
+                             (job_id, slice_id)).fetchall()
+        return {row["category"]: dict(row) for row in rows}
+
+    def delete_slices(self, job_id: str, category: str | None = None, kind: str | None = None,
+                      from_id: int = 0) -> int:
+        tables = {"input": ["input_slices"], "output": ["output_slices"]}.get(
+            kind or "", ["input_slices", "output_slices"])
+        condition = "job_id = ? AND id >= ?" + ("" if category is None else " AND category = ?")
+        params = (job_id, from_id) + (() if category is None else (category,))
+        deleted = 0
+        with self._write() as connection:
+            for table in tables:
+                deleted += connection.execute(f"DELETE FROM {table} WHERE {condition}", params).rowcount
+        return deleted
+
     # -- servers ------------------------------------------------------------------------
     @staticmethod
     def _server_row_to_doc(row: sqlite3.Row) -> Doc:
@@ -337,6 +491,19 @@ class SQLiteStore:
         condition, condition_params = where_clause(filter, JOBS)
         cursor = self._execute(f"UPDATE jobs SET {assignments} WHERE {condition}", params + condition_params)
         return cursor.rowcount
+
+    def increment_job(self, job_id: str, increments: dict[str, float]) -> bool:
+        """Add to numbers inside the document, atomically (``{"statistics.rows": 5}``)."""
+        if not increments:
+            return True
+        parts, params = [], []
+        for name, amount in increments.items():
+            path = "$" + "".join(f'."{part}"' for part in name.split("."))
+            parts.append(f"'{path}', coalesce(json_extract(doc, '{path}'), 0) + ?")
+            params.append(amount)
+        return self._execute(
+            f"UPDATE jobs SET doc = json_set(doc, {', '.join(parts)}) WHERE id = ?", [*params, job_id]
+        ).rowcount > 0
 
     def find_job(self, job_id: str) -> Doc | None:
         row = self._execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()

@@ -56,3 +56,67 @@ WHERE id = (
     ORDER BY priority, id LIMIT 1
 )
 RETURNING *;
+
+-- name: schema_2
+-- Slices of batch jobs. An output slice keeps its input slice's id, so reading output
+-- in id order gives upload order, and re-processing a slice replaces its output.
+CREATE TABLE IF NOT EXISTS input_slices (
+    job_id                   TEXT NOT NULL,
+    category                 TEXT NOT NULL,
+    id                       INTEGER NOT NULL,   -- upload order, from 1
+    state                    TEXT NOT NULL DEFAULT 'queued',  -- queued, running, failed
+    first_record_number      INTEGER NOT NULL,
+    record_count             INTEGER NOT NULL,
+    worker_name              TEXT,
+    started_at               TEXT,
+    failure_count            INTEGER NOT NULL DEFAULT 0,
+    processing_record_number INTEGER,            -- 1-based, kept when the slice fails
+    exception                TEXT,               -- JSON
+    serializer               TEXT NOT NULL,
+    data                     BLOB NOT NULL,
+    PRIMARY KEY (job_id, category, id)
+);
+-- serves the slice claim exactly
+CREATE INDEX IF NOT EXISTS input_slices_claim ON input_slices (job_id, category, state, id);
+CREATE INDEX IF NOT EXISTS input_slices_worker ON input_slices (state, worker_name);
+CREATE TABLE IF NOT EXISTS output_slices (
+    job_id              TEXT NOT NULL,
+    category            TEXT NOT NULL,
+    id                  INTEGER NOT NULL,
+    first_record_number INTEGER NOT NULL,
+    record_count        INTEGER NOT NULL,
+    serializer          TEXT NOT NULL,
+    data                BLOB NOT NULL,
+    PRIMARY KEY (job_id, category, id)
+);
+
+-- name: claim_slices
+UPDATE input_slices SET state = 'running', worker_name = ?, started_at = ?
+WHERE job_id = ? AND category = ? AND id IN (
+    SELECT id FROM input_slices
+    WHERE job_id = ? AND category = ? AND state = 'queued'
+    ORDER BY id LIMIT ?)
+RETURNING id, first_record_number, record_count, failure_count, processing_record_number,
+          exception, serializer, data, state, worker_name, started_at;
+
+-- name: insert_input_slice
+INSERT INTO input_slices (job_id, category, id, first_record_number, record_count, serializer, data, state)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?);
+
+-- name: upsert_output_slice
+INSERT OR REPLACE INTO output_slices (job_id, category, id, first_record_number, record_count, serializer, data)
+VALUES (?, ?, ?, ?, ?, ?, ?);
+
+-- name: delete_input_slice
+DELETE FROM input_slices WHERE job_id = ? AND category = ? AND id = ?;
+
+-- name: fail_input_slice
+UPDATE input_slices
+SET state = 'failed', worker_name = NULL, failure_count = failure_count + 1,
+    processing_record_number = ?, exception = ?
+WHERE job_id = ? AND category = ? AND id = ?;
+
+-- name: requeue_running_slices_of
+-- a dead server's (or worker's) slices, whatever job they belong to
+UPDATE input_slices SET state = 'queued', worker_name = NULL, started_at = NULL
+WHERE state = 'running' AND (worker_name = ? OR substr(worker_name, 1, ?) = ?);

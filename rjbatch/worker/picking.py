@@ -42,6 +42,8 @@ class WorkerFilter:
                     else:
                         merged[op] = arg
                 self.current[key] = merged
+            elif key in self.current and isinstance(value, dict):
+                self.current[key] = {"$eq": existing, **value}  # keep an equality base filter
             else:
                 self.current[key] = value
 
@@ -61,7 +63,9 @@ def next_available_job(worker_name: str, worker_filter: WorkerFilter, store: Sto
             return None
         claimed_from = doc.pop("_claimed_from", "queued")
         job = Job._from_doc(doc)
-        if job.is_expired:
+        # expiry is for work not yet started: a batch job already being processed is
+        # joined, not destroyed (Rocket Job destroyed it and its slices)
+        if job.is_expired and claimed_from == "queued":
             log.info("destroying expired job %s (%s)", job.id, type(job).__name__)
             try:
                 job.destroy()

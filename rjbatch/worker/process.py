@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rjbatch import config, log
+from rjbatch.batch.job import WorkContext
 from rjbatch.worker.picking import WorkerFilter, next_available_job
 
 logger = logging.getLogger("rjbatch.worker")
@@ -30,6 +31,7 @@ class WorkerSpec:
     include: str | None = None
     exclude: str | None = None
     max_poll_seconds: float = 5.0
+    only_job_id: str | None = None
     re_check_seconds: float = 60.0
     log_level: int = logging.INFO
     settings: dict[str, Any] = field(default_factory=dict)
@@ -66,10 +68,19 @@ def worker_main(spec: WorkerSpec, stop: Any) -> None:
 def run_loop(spec: WorkerSpec, should_stop: Any) -> None:
     store = config.get_store()
     parent = os.getppid()
-    worker_filter = WorkerFilter(base_filter(spec.include, spec.exclude), spec.re_check_seconds)
+    base = base_filter(spec.include, spec.exclude)
+    if spec.only_job_id:
+        base["_id"] = spec.only_job_id
+    worker_filter = WorkerFilter(base, spec.re_check_seconds)
 
     def stopping() -> bool:
         return should_stop() or os.getppid() != parent  # orphaned: the supervisor died
+
+    context = WorkContext(
+        should_stop=stopping,
+        exclude=lambda job_id: worker_filter.merge({"_id": {"$nin": [job_id]}}),
+        re_check_seconds=spec.re_check_seconds,
+    )
 
     logger.info("worker started (pid %d)", os.getpid())
     while not stopping():
@@ -80,7 +91,7 @@ def run_loop(spec: WorkerSpec, should_stop: Any) -> None:
             continue
         token = log.job_id.set(job.id)
         try:
-            job._work(spec.name)
+            job._work(spec.name, context)
         except Exception:  # noqa: BLE001 - keep the worker alive; the job recorded its error
             logger.exception("unexpected error while working on %s", job.id)
         finally:

@@ -1,0 +1,56 @@
+"""Errors raised by tabular parsing and rendering.
+
+Every message is one line that names the line number, column or field at fault, so that a
+failed batch record can be explained without a traceback.
+"""
+
+from __future__ import annotations
+
+from rjbatch.codecs.errors import CodecError, MalformedData
+
+
+class TabularError(CodecError):
+    """Base class of every tabular error; a ``CodecError``, hence a ``ValueError``.
+
+    ``line_number`` is the line (or record) number the caller gave, when there is one; the
+    message then starts with ``line N:``.
+    """
+
+    def __init__(
+        self, message: str, *, line_number: int | None = None, file_name: str | None = None
+    ) -> None:
+        super().__init__(message, line_number=line_number, file_name=file_name)
+
+
+class UnknownFormat(TabularError):
+    """A format name that no parser is registered for."""
+
+
+class InvalidHeader(TabularError):
+    """The header has unknown or missing columns, or is needed but was never given."""
+
+
+class MissingHeader(InvalidHeader):
+    """A row needs the header's columns to be read or written, but none are known yet."""
+
+
+class MalformedLine(TabularError, MalformedData):
+    """A line that cannot be parsed in its format: bad CSV quoting, invalid JSON, ..."""
+
+
+class InvalidLineLength(MalformedLine):
+    """A fixed-width line whose length differs from the layout's."""
+
+
+class InvalidLayout(TabularError):
+    """A fixed-width layout that cannot be used."""
+
+
+class ValueTooLong(TabularError):
+    """A value that does not fit its fixed-width column."""
+
+
+def excerpt(line: object, limit: int = 60) -> str:
+    """Return a short ``repr`` of a line, for error messages."""
+    text = repr(line)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
