@@ -64,6 +64,8 @@ def parse_assignments(pairs: Sequence[str], cls: type[Job]) -> dict[str, Any]:
 
 
 def find_job(job_id: str) -> Job:
+    import rjbatch.batch  # noqa: F401 - so stored batch jobs resolve to BatchJob at least
+
     return Job.find(job_id)
 
 

@@ -180,7 +180,8 @@ class Job(metaclass=JobMeta):
 
     @classmethod
     def _from_doc(cls, doc: dict[str, Any]) -> Job:
-        klass = registry.resolve(doc.get("_type", "")) or _placeholder(doc.get("_type", "?"))
+        klass = registry.resolve(doc.get("_type", "")) or _placeholder(
+            doc.get("_type", "?"), doc.get("_classes", ()))
         job = klass.__new__(klass)
         job._reset_internals()
         job._load(doc)
@@ -794,15 +795,23 @@ def seconds_as_duration(seconds: float) -> str:
 _placeholders: dict[str, type[Job]] = {}
 
 
-def _placeholder(type_path: str) -> type[Job]:
+def _placeholder(type_path: str, classes: Any = ()) -> type[Job]:
     """A stand-in class for a stored job whose class cannot be imported here.
 
-    It can be listed, shown, paused, retried or destroyed, but not performed.
+    It derives from the nearest ancestor that is known (``BatchJob`` for batch jobs), so
+    it can be listed, shown, paused, retried, downloaded or destroyed, but not performed.
     """
     if type_path not in _placeholders:
         name = type_path.rpartition(".")[2] or "UnknownJob"
-        cls = JobMeta(name, (Job,), {"__module__": "rjbatch.unresolved"})
+        base: type[Job] = Job
+        for ancestor in reversed(list(classes)[:-1]):
+            known = registry.by_name(ancestor)
+            if known is not None and known.__module__.startswith("rjbatch."):
+                base = known
+                break
+        cls = JobMeta(name, (base,), {"__module__": "rjbatch.unresolved"})
         cls._type_path = type_path  # save it back under the name it was stored with
         registry._by_path.pop(f"rjbatch.unresolved.{name}", None)
+        registry._by_name[name] = [c for c in registry._by_name.get(name, []) if c is not cls]
         _placeholders[type_path] = cls
     return _placeholders[type_path]

@@ -7,6 +7,7 @@ import time
 from datetime import date
 
 from rjbatch import Job, field
+from rjbatch.batch import BatchJob
 
 
 class NoteJob(Job):
@@ -76,3 +77,18 @@ class ThrottledJob(Job):
         append_line(self.log_path, f"start {time.time()}")
         time.sleep(0.05)
         append_line(self.log_path, f"end {time.time()}")
+
+
+class DoubleJob(BatchJob):
+    """Doubles each number; pauses briefly every ``pause_every`` records so tests can
+    kill workers in the middle of the job."""
+
+    collect_output = True
+    destroy_on_complete = False
+    pause_every = field(int, 0)
+    pause_seconds = field(float, 0.005)
+
+    def perform(self, number):
+        if self.pause_every and number % self.pause_every == 0:
+            time.sleep(self.pause_seconds)
+        return number * 2

@@ -81,7 +81,7 @@ class _LocalWorkers:
         self.start()
 
     def stop(self) -> None:
-        for process, stop, _name in self.running.values():
+        for _process, stop, _name in self.running.values():
             stop.set()
         deadline = time.monotonic() + 30
         for process, _stop, name in self.running.values():

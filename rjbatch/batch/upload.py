@@ -172,6 +172,9 @@ def upload_file(job: BatchJob, source: Any, *, category: str = "main", file_name
                 rows = _binary_rows(tabular, stream)
                 _write_rows(job, writer, tabular, rows, category, mode, stream)
             else:
+                if embedded_within == "auto" and tabular is not None:
+                    # the format decides, not the file name (in.zip may hold a CSV)
+                    embedded_within = '"' if tabular.format == "csv" else None
                 reader = LineReader(
                     stream, file_name=name, delimiter=delimiter, buffer_size=buffer_size,
                     encoding=encoding, encode_replace=encode_replace, encode_cleaner=encode_cleaner,

@@ -101,17 +101,28 @@ class Cipher:
         return _cbc_decrypt(self.key, iv or self.iv, data)
 
 
+def _pad(data: bytes) -> bytes:
+    n = BLOCK - len(data) % BLOCK
+    return data + bytes((n,)) * n
+
+
+def _unpad(data: bytes) -> bytes:
+    n = data[-1] if data else 0
+    if not 1 <= n <= BLOCK or data[-n:] != bytes((n,)) * n:
+        raise ValueError("bad PKCS#7 padding")
+    return data[:-n]
+
+
 def _cbc_encrypt(key: bytes, iv: bytes, data: bytes) -> bytes:
-    padder = padding.PKCS7(128).padder()
     enc = _CryptoCipher(algorithms.AES(key), modes.CBC(iv)).encryptor()
-    return enc.update(padder.update(data) + padder.finalize()) + enc.finalize()
+    return enc.update(_pad(data)) + enc.finalize()
 
 
 def _cbc_decrypt(key: bytes, iv: bytes, data: bytes) -> bytes:
+    if not data or len(data) % BLOCK:
+        raise ValueError("not a whole number of blocks")
     dec = _CryptoCipher(algorithms.AES(key), modes.CBC(iv)).decryptor()
-    unpadder = padding.PKCS7(128).unpadder()
-    plain = dec.update(data) + dec.finalize()
-    return unpadder.update(plain) + unpadder.finalize()
+    return _unpad(dec.update(data) + dec.finalize())
 
 
 # --------------------------------------------------------------------------- cipher registry
@@ -255,7 +266,9 @@ def build_header(version: int, *, compressed: bool, iv: bytes, encrypted_key: by
     )
 
 
-def _decrypt_key_field(field: bytes, master: Cipher, ciphers: list[Cipher], where: str) -> bytes:
+def _decrypt_key_field(
+    field: bytes, master: Cipher, ciphers: list[Cipher], file_name: str | None
+) -> bytes:
     iv = master.iv
     cipher = master
     if field.startswith(MAGIC):  # randomize_iv: the key field is itself a small @EnC blob
@@ -264,7 +277,7 @@ def _decrypt_key_field(field: bytes, master: Cipher, ciphers: list[Cipher], wher
         except _Incomplete:
             parsed = None
         if parsed is None:
-            raise DecryptionError(f"{where}: the encrypted key field has a damaged header")
+            raise DecryptionError("the encrypted key field has a damaged header", file_name=file_name)
         nested, n = parsed
         cipher = cipher_for_version(nested.version, ciphers)
         iv = nested.iv or cipher.iv
@@ -273,12 +286,59 @@ def _decrypt_key_field(field: bytes, master: Cipher, ciphers: list[Cipher], wher
         return cipher.decrypt(field, iv)
     except ValueError:
         raise DecryptionError(
-            f"{where}: the file key cannot be decrypted with key version {cipher.version} "
-            "(wrong key, or the header was tampered with)"
+            f"the file key cannot be decrypted with key version {cipher.version} "
+            "(wrong key, or the header was tampered with)",
+            file_name=file_name,
         ) from None
 
 
 # --------------------------------------------------------------------------- reader / writer
+
+
+_BAD_PAD = "bad padding at the end of the ciphertext (wrong key, tampered with, or cut short)"
+
+
+def _resolve_header(
+    buf: bytes, ciphers: list[Cipher], file_name: str | None
+) -> tuple[bytes, bytes, bool, int, Header | None]:
+    """(data key, IV, compressed, header length, header) for the file starting with ``buf``.
+
+    Raises ``_Incomplete`` when ``buf`` holds only part of the header.
+    """
+    if not buf:
+        raise _Incomplete
+    parsed = parse_header(buf)
+    if parsed is None:
+        # No header (legacy): the whole stream is encrypted with the primary key and IV.
+        master = ciphers[0]
+        return master.key, master.iv, False, 0, None
+    header, n = parsed
+    if header.flags & (FLAG_AUTH_TAG | FLAG_CHUNKED):
+        raise DecryptionError(
+            "written with AES-GCM (Symmetric Encryption 5.0), which is not supported",
+            file_name=file_name,
+        )
+    try:
+        master = cipher_for_version(header.version, ciphers)
+    except DecryptionError as exc:
+        raise DecryptionError(exc.reason, file_name=file_name) from None
+    name = (header.cipher_name or master.cipher_name).lower()
+    if name not in KEY_SIZES:
+        raise DecryptionError(f"cipher {name!r} is not supported", file_name=file_name)
+    if header.encrypted_key is not None:
+        key = _decrypt_key_field(header.encrypted_key, master, ciphers, file_name)
+    else:
+        key = master.key
+    if len(key) != KEY_SIZES[name]:
+        raise DecryptionError(
+            f"the file key decrypted with key version {master.version} has {len(key)} bytes, "
+            f"{name} needs {KEY_SIZES[name]} (wrong key?)",
+            file_name=file_name,
+        )
+    iv = header.iv if header.iv is not None else master.iv
+    if len(iv) != BLOCK:
+        raise DecryptionError(f"the header's IV has {len(iv)} bytes, not 16", file_name=file_name)
+    return key, iv, header.compressed, n, header
 
 
 class DecryptReader(io.RawIOBase):
@@ -299,53 +359,25 @@ class DecryptReader(io.RawIOBase):
         self._raw = raw
         self._name = file_name
         ciphers = ciphers if ciphers is not None else get_ciphers()
-        where = file_name or "encrypted data"
         buf = b""
-        parsed = None
         while True:
             try:
-                parsed = parse_header(buf)
+                key, iv, self.compressed, n, self.header = _resolve_header(buf, ciphers, file_name)
                 break
             except _Incomplete:
                 chunk = raw.read(_READ_SIZE)
                 if not chunk:
-                    if not buf:
-                        break
-                    raise DecryptionError(f"{where}: the encryption header is cut short") from None
+                    problem = "cut short" if buf else "missing: the file is empty"
+                    raise DecryptionError(
+                        f"the encryption header is {problem}", file_name=file_name
+                    ) from None
                 buf += chunk
                 if len(buf) > _MAX_HEADER + _READ_SIZE:
-                    raise DecryptionError(f"{where}: the encryption header is damaged") from None
-        if parsed is None:
-            # No header (legacy): the whole stream is encrypted with the primary key and IV.
-            master = ciphers[0]
-            key, iv, name, self.compressed, pending = master.key, master.iv, master.cipher_name, False, buf
-            self.header: Header | None = None
-        else:
-            header, n = parsed
-            self.header = header
-            if header.flags & (FLAG_AUTH_TAG | FLAG_CHUNKED):
-                raise DecryptionError(
-                    f"{where}: written with AES-GCM (Symmetric Encryption 5.0), which is not supported"
-                )
-            master = cipher_for_version(header.version, ciphers)
-            name = (header.cipher_name or master.cipher_name).lower()
-            if name not in KEY_SIZES:
-                raise DecryptionError(f"{where}: cipher {name!r} is not supported")
-            if header.encrypted_key is not None:
-                key = _decrypt_key_field(header.encrypted_key, master, ciphers, where)
-            else:
-                key = master.key
-            if len(key) != KEY_SIZES[name]:
-                raise DecryptionError(
-                    f"{where}: the file key decrypted with key version {master.version} has "
-                    f"{len(key)} bytes, {name} needs {KEY_SIZES[name]} (wrong key?)"
-                )
-            iv = header.iv if header.iv is not None else master.iv
-            if len(iv) != BLOCK:
-                raise DecryptionError(f"{where}: the header's IV has {len(iv)} bytes, not 16")
-            self.compressed = header.compressed
-            pending = buf[n:]
-        self._where = where
+                    raise DecryptionError(
+                        "the encryption header is damaged", file_name=file_name
+                    ) from None
+        pending = buf[n:]
+        self._name = file_name
         self._decryptor = _CryptoCipher(algorithms.AES(key), modes.CBC(iv)).decryptor()
         self._unpadder = padding.PKCS7(128).unpadder()
         self._pending = pending
@@ -375,15 +407,13 @@ class DecryptReader(io.RawIOBase):
                 tail = self._decryptor.finalize()
             except ValueError:
                 raise DecryptionError(
-                    f"{self._where}: the ciphertext is cut short (not a whole number of blocks)"
+                    "the ciphertext is cut short (not a whole number of blocks)",
+                    file_name=self._name,
                 ) from None
             try:
                 return self._unpadder.update(tail) + self._unpadder.finalize()
             except ValueError:
-                raise DecryptionError(
-                    f"{self._where}: bad padding at the end of the ciphertext (wrong key, "
-                    "tampered with, or cut short)"
-                ) from None
+                raise DecryptionError(_BAD_PAD, file_name=self._name) from None
         return b""
 
     def read(self, size: int | None = -1) -> bytes:
@@ -464,7 +494,7 @@ class EncryptWriter(io.RawIOBase):
             super().close()
 
 
-def _gunzip_all(data: bytes, where: str) -> bytes:
+def _gunzip_all(data: bytes, file_name: str | None = None) -> bytes:
     """Inflate every gzip member of ``data`` (our gz rule: read all members)."""
     out = []
     while data:
@@ -473,28 +503,49 @@ def _gunzip_all(data: bytes, where: str) -> bytes:
             out.append(d.decompress(data))
         except zlib.error:
             raise DecryptionError(
-                f"{where}: the decrypted data is not valid gzip (wrong key or tampered with)"
+                "the decrypted data is not valid gzip (wrong key or tampered with)",
+                file_name=file_name,
             ) from None
         if not d.eof:
-            raise DecryptionError(f"{where}: the compressed data is cut short")
+            raise DecryptionError("the compressed data is cut short", file_name=file_name)
         data = d.unused_data.lstrip(b"\0")
     return b"".join(out)
 
 
 def encrypt_bytes(data: bytes, compress: bool = True, *, cipher: Cipher | None = None) -> bytes:
-    """A complete ``.enc`` blob (header, random key and IV) for ``data``: for encrypted slices."""
-    buf = io.BytesIO()
-    w = EncryptWriter(buf, compress=compress, cipher=cipher)
-    w.write(data)
-    w.close()
-    return buf.getvalue()
+    """A complete ``.enc`` blob (header, random key and IV) for ``data``: for encrypted slices.
+
+    The same bytes ``EncryptWriter`` would write, made in one pass (this runs once per slice).
+    """
+    master = cipher or primary_cipher()
+    key = os.urandom(KEY_SIZES[master.cipher_name])
+    iv = os.urandom(BLOCK)
+    header = build_header(master.version, compressed=compress, iv=iv, encrypted_key=master.encrypt(key))
+    if not data:
+        return header
+    body = zlib.compress(data, 6, wbits=31) if compress else bytes(data)
+    return header + _cbc_encrypt(key, iv, body)
 
 
 def decrypt_bytes(data: bytes, *, ciphers: list[Cipher] | None = None) -> bytes:
     """Inverse of ``encrypt_bytes``; also reads any ``.enc`` file content written by Ruby."""
-    r = DecryptReader(io.BytesIO(data), ciphers=ciphers)
-    plain = r.readall()
-    return _gunzip_all(plain, "encrypted data") if r.compressed else plain
+    ciphers = ciphers if ciphers is not None else get_ciphers()
+    try:
+        key, iv, compressed, n, _ = _resolve_header(data, ciphers, None)
+    except _Incomplete:
+        if not data:
+            return b""
+        raise DecryptionError("the encryption header is cut short") from None
+    body = data[n:]
+    if not body:
+        return b""
+    if len(body) % BLOCK:
+        raise DecryptionError("the ciphertext is cut short (not a whole number of blocks)")
+    try:
+        plain = _cbc_decrypt(key, iv, body)
+    except ValueError:
+        raise DecryptionError(_BAD_PAD) from None
+    return _gunzip_all(plain) if compressed else plain
 
 
 # --------------------------------------------------------------------------- YAML config

@@ -1,0 +1,75 @@
+"""Batch jobs on real worker processes: exact output in order whatever is killed."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import time
+
+import pytest
+
+from rjbatch.servers import all_servers
+from tests.sample_jobs import DoubleJob
+from tests.test_worker_processes import Servers, wait_until
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def servers(database, tmp_path):
+    pool = Servers(database, tmp_path)
+    yield pool
+    pool.kill_all()
+
+
+def _worker_pids(store) -> list[int]:
+    return [worker["pid"] for server in all_servers(store) for worker in server.workers]
+
+
+def test_killing_workers_at_random_moments_loses_and_repeats_no_record(servers):
+    count = 200_000
+    job = DoubleJob(pause_every=100)
+    job.upload(range_records := list(range(1, count + 1)))
+    job.save()
+    store = job._store()
+    servers.start(workers=2)
+    wait_until(lambda: job.reload().is_running and len(_worker_pids(store)) == 2, message="workers at work")
+    rng = random.Random(7)
+    kills = 0
+    deadline = time.monotonic() + 120
+    while kills < 5 and time.monotonic() < deadline:
+        time.sleep(rng.uniform(0.3, 0.9))
+        if not job.reload().is_running or job.percent_complete > 90:
+            break
+        pids = _worker_pids(store)
+        if pids:
+            try:
+                os.kill(rng.choice(pids), signal.SIGKILL)
+                kills += 1
+            except ProcessLookupError:
+                pass
+    assert kills >= 3, "the job finished before the workers could be killed"
+    wait_until(lambda: job.reload().is_completed, timeout=180, interval=0.2, message="the job to complete")
+    output = list(job.output())
+    assert len(output) == count
+    assert output == [n * 2 for n in range_records]
+    assert job.input.count() == 0
+    assert "died with exit code -9" in servers.logs()
+
+
+def test_sigterm_in_the_middle_of_a_batch_job_then_a_new_server_finishes_it_exactly(servers):
+    count = 50_000
+    job = DoubleJob(pause_every=100, pause_seconds=0.01)
+    job.upload(list(range(1, count + 1)))
+    job.save()
+    first = servers.start(workers=2)
+    wait_until(lambda: job.reload().percent_complete >= 10, timeout=60, message="some progress")
+    first.send_signal(signal.SIGTERM)
+    assert first.wait(timeout=60) == 0
+    job.reload()
+    assert job.is_running and job.input.running_count() == 0  # nothing left without an owner
+    assert 0 < job.percent_complete < 100
+    servers.start(workers=2)
+    wait_until(lambda: job.reload().is_completed, timeout=120, interval=0.2, message="completion")
+    assert list(job.output()) == [n * 2 for n in range(1, count + 1)]
