@@ -52,8 +52,17 @@ from rjbatch.throttles import throttle
 
 __version__ = "0.1.0"
 
+
+def __getattr__(name: str):
+    # the file pipeline (and its cryptography import) loads only when asked for
+    if name == "Cipher":
+        from rjbatch.codecs import Cipher
+
+        return Cipher
+    raise AttributeError(f"module 'rjbatch' has no attribute {name!r}")
+
 __all__ = [
-    "ConfigurationError", "InvalidTransition", "Job", "JobException", "JobNotFound",
+    "Cipher", "ConfigurationError", "InvalidTransition", "Job", "JobException", "JobNotFound",
     "RjbatchError", "StoreError", "UnknownFieldError", "ValidationError", "configure",
     "field", "get_store", "throttle",
     "after_abort", "after_batch", "after_complete", "after_create", "after_destroy",
