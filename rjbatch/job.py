@@ -310,7 +310,11 @@ class Job(metaclass=JobMeta):
         """Remove from the store without callbacks."""
         if not self._new:
             self._store().delete_job(self.id)
+        self._delete_owned()
         self._destroyed = True
+
+    def _delete_owned(self) -> None:
+        """Remove what belongs to the job besides its record (a batch job's slices)."""
 
     def destroy(self) -> None:
         """Remove from the store, running the destroy callbacks."""
@@ -458,7 +462,13 @@ class Job(metaclass=JobMeta):
     def _after_event(self, event: str, *args: Any) -> None:
         """Rocket Job's own after-callbacks, which run after all of the class's."""
         if event == "complete" and self.destroy_on_complete and self.is_persisted:
-            self.destroy()
+            self._callbacks.run(self, "before_destroy")
+            if not self._store().delete_jobs({"_id": self.id, "state": {"$in": ["running", "completed"]}}):
+                self.reload()  # paused or aborted while it ran: keep it
+                return
+            self._destroyed = True
+            self._delete_owned()
+            self._callbacks.run(self, "after_destroy")
 
     def start(self, worker_name: str | None = None) -> None:
         self._fire("start", worker_name)
@@ -521,9 +531,11 @@ class Job(metaclass=JobMeta):
                 self.result = output if isinstance(output, dict) else {"result": output}
             if self.may("complete"):
                 # a job paused or aborted while it ran keeps that state (Rocket Job wrote
-                # over it with "completed")
-                self._fire("complete", persist=self.is_persisted,
-                           where={"state": states.RUNNING} if self.is_persisted else None)
+                # over it with "completed"); a job destroyed on completion is not saved
+                # first, only deleted if it is still running
+                persisted = self.is_persisted
+                self._fire("complete", persist=persisted and not self.destroy_on_complete,
+                           where={"state": states.RUNNING} if persisted else None)
             elif self.is_persisted:
                 self._save()
         except Exception as exc:
@@ -536,6 +548,20 @@ class Job(metaclass=JobMeta):
         """A worker's entry point; True when it should look for more work at once."""
         self._run(worker_name)
         return True
+
+    def _starts_at_claim(self) -> bool:
+        """Does the claim's write (running, worker_name, started_at) make the whole start?
+
+        True for classes with no start callbacks and Rocket Job's plain start: then a
+        worker saves one write per job.
+        """
+        cls = type(self)
+        cached = cls.__dict__.get("_plain_start")
+        if cached is None:
+            cached = (not cls._callbacks.by_kind["before_start"] and not cls._callbacks.by_kind["after_start"]
+                      and cls._before_event is Job._before_event and cls._after_transition is Job._after_transition)
+            type.__setattr__(cls, "_plain_start", cached)
+        return cached
 
     def throttled(self) -> tuple[str, dict[str, Any]] | None:
         """Whether this job must wait: ``(reason, filter excluding it)`` or None."""

@@ -558,3 +558,20 @@ def test_gzip_download_and_upload_round_trip(tmp_path):
     assert gzip.decompress(target.read_bytes()).decode().splitlines() == [f"line {i}" for i in range(50)]
     again = EchoJob()
     assert again.upload(target) == 50
+
+
+def test_a_batch_job_destroyed_on_completion_leaves_no_slices():
+    class Gone(BatchJob):
+        collect_output = True
+
+        def perform(self, record):
+            return record
+
+    job = Gone()
+    job.upload(list(range(30)))
+    job.save()
+    work_all()
+    assert Gone.count() == 0
+    store = job._store()
+    assert store.count_output_slices(job.id, "main") == (0, 0)
+    assert store.count_slices(job.id, "main") == {}

@@ -292,12 +292,7 @@ class BatchJob(Job):
             self._store().delete_slices(self.id)  # aborting throws the slices away
         super()._after_event(event, *args)
 
-    def destroy(self) -> None:
-        super().destroy()
-        self._store().delete_slices(self.id)
-
-    def delete(self) -> None:
-        super().delete()
+    def _delete_owned(self) -> None:
         self._store().delete_slices(self.id)
 
     # -- working ------------------------------------------------------------------------

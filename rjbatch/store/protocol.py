@@ -76,7 +76,8 @@ class Store(Protocol):
 
         Candidates: queued jobs whose ``run_at`` is empty or due, and running batch jobs
         in sub_state ``processing``; ``filter`` narrows them. Order: priority, then id.
-        The claimed job gets ``state = running`` and ``worker_name``; the returned
+        The claimed job gets ``state = running``, ``worker_name`` and, if it was queued,
+        ``started_at = now``; the returned
         document shows it after the claim, with ``_claimed_from`` holding the state it
         had before (``queued``, or ``running`` for a batch job being joined).
         """

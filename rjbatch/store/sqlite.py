@@ -552,7 +552,7 @@ class SQLiteStore:
         condition, params = where_clause(filter, JOBS)
         sql = statements()["claim_job"].format(filter=condition)
         stamp = format_datetime(now)
-        row = self._execute(sql, [worker_name, stamp, *params, stamp, *params]).fetchone()
+        row = self._execute(sql, [worker_name, stamp, stamp, *params, stamp, *params]).fetchone()
         if row is None:
             return None
         doc = self._row_to_doc(row)

@@ -39,7 +39,8 @@ CREATE TABLE IF NOT EXISTS events (
 -- name: claim_job
 -- Two index range scans (queued by priority, and batch jobs being processed), each
 -- stopping at its first row, then the better of the two: never a sort of the queue.
-UPDATE jobs SET state = 'running', worker_name = ?
+UPDATE jobs SET state = 'running', worker_name = ?,
+    started_at = CASE WHEN state = 'queued' THEN ? ELSE started_at END
 WHERE id = (
     SELECT id FROM (
         SELECT * FROM (

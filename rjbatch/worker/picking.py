@@ -74,7 +74,6 @@ def next_available_job(worker_name: str, worker_filter: WorkerFilter, store: Sto
             continue
         if claimed_from == "running":
             return job  # a batch job being processed: its throttles apply per slice
-        job._values["state"] = "queued"  # as it was before the claim, so it can start
         try:
             throttle = job.throttled()
         except Exception as exc:  # noqa: BLE001
@@ -88,6 +87,9 @@ def next_available_job(worker_name: str, worker_filter: WorkerFilter, store: Sto
             })
             worker_filter.merge(exclude)
             continue
+        if job._starts_at_claim():
+            return job  # the claim already stored all that starting changes
+        job._values["state"] = "queued"  # as it was before the claim, so it can start
         try:
             job._fire("start", worker_name)
         except Exception as exc:  # noqa: BLE001 - a failing before/after_start fails the job
