@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from benchmarks.peers._tasks import noop
+from benchmarks.peers.batch_peers import transform_row
 from rjbatch import Job, field
 from rjbatch.batch import BatchJob
 from rjbatch.tabular import TabularInput, TabularOutput
@@ -13,8 +15,6 @@ class BenchNoopJob(Job):
     job_number = field(int)
 
     def perform(self) -> None:
-        from benchmarks.peers._tasks import noop
-
         noop(self.job_number)
 
 
@@ -35,8 +35,8 @@ class BenchCsvJob(TabularInput, TabularOutput, BatchJob):
     slice_size = 1000
     collect_output = True
     destroy_on_complete = False
+    tabular_output_header = ["id", "name", "email", "city", "country", "amount", "quantity", "date",
+                             "status", "note", "total"]
 
     def perform(self, row: dict) -> dict:
-        from benchmarks.peers.batch_peers import transform_row
-
         return transform_row(row)

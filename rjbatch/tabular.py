@@ -61,12 +61,19 @@ class TabularInput:
 
 
 class TabularOutput:
-    """Mixin for batch jobs: dicts from ``perform`` become rows on download."""
+    """Mixin for batch jobs: the dicts ``perform`` returns become rows of a file.
+
+    When the columns are known before processing (``tabular_output_header``, or the
+    input's header), each worker renders its slice's rows as it finishes it, in
+    ``tabular_output_format`` (csv): rendering runs on every core and a download of that
+    format is a plain copy. Otherwise the dicts are kept and rendered on download.
+    A download to another format (by its file name) converts the rows.
+    """
 
     tabular_output_header = field(list, user_editable=True, copy_on_restart=True)
-    tabular_output_format: ClassVar[str] = "csv"  # when the file name does not say
+    tabular_output_format: ClassVar[str] = "csv"
 
-    def _output_columns(self, category: str) -> list[str] | None:
+    def _output_columns(self, category: str, look_at_output: bool = True) -> list[str] | None:
         if self.tabular_output_header:
             return list(self.tabular_output_header)
         try:
@@ -75,10 +82,29 @@ class TabularOutput:
             columns = None
         if columns:
             return list(columns)
-        for record in self.output(category):  # type: ignore[attr-defined]
-            if isinstance(record, dict):
-                return list(record)
+        if look_at_output:
+            for record in self.output(category):  # type: ignore[attr-defined]
+                if isinstance(record, dict):
+                    return list(record)
         return None
+
+    def _rendered_tabular(self) -> Tabular | None:
+        """The renderer workers use at the end of each slice (None: keep the dicts)."""
+        if "_tabular_rendered" not in self.__dict__:
+            columns = self._output_columns("main", look_at_output=False)
+            tabular = Tabular(self.tabular_output_format, columns=columns) if columns else None
+            self.__dict__["_tabular_rendered"] = tabular if tabular is None or not tabular.is_binary else None
+        return self.__dict__["_tabular_rendered"]
+
+    def _finish_outputs(self, outputs: dict[str, list[Any]]) -> dict[str, list[Any]]:
+        rows = outputs.get("main")
+        tabular = self._rendered_tabular() if rows else None
+        if tabular is not None:
+            if all(type(r) is dict for r in rows):
+                outputs["main"] = tabular.render_many(rows)
+            else:
+                outputs["main"] = [r if isinstance(r, str) or r is None else tabular.render(r) for r in rows]
+        return outputs
 
     def _output_tabular(self, category: str, file_name: str | None) -> Tabular:
         key = (category, file_name)
@@ -96,5 +122,22 @@ class TabularOutput:
     def _render_for_download(self, category: str, block: list[Any], file_name: str | None) -> list[Any]:
         if category != "main" or not block:
             return block
-        tabular = self._output_tabular(category, file_name)
-        return [r if isinstance(r, str) else tabular.render(r) for r in block]
+        target = self._output_tabular(category, file_name)
+        rendered = self._rendered_tabular()
+        if rendered is not None and rendered.format == target.format:
+            return block  # already rows of this format: a plain copy
+        return [target.render(r) for r in self._rows(block)]
+
+    def _rows(self, block: list[Any]) -> list[Any]:
+        """Stored records as dicts (parsing rows rendered by the workers)."""
+        rendered = self._rendered_tabular()
+        if rendered is None:
+            return block
+        return [rendered.parse(r) if isinstance(r, str) else r for r in block]
+
+    def output_rows(self, category: str = "main") -> Any:
+        """The output as dicts, in upload order, whatever form the workers stored."""
+        from rjbatch.batch.download import record_blocks
+
+        for block in record_blocks(self, category):  # type: ignore[arg-type]
+            yield from (self._rows(block) if category == "main" else block)

@@ -42,9 +42,11 @@ def test_csv_rows_become_dicts_under_the_cleansed_header_and_render_back(tmp_pat
     assert job.input_category().columns == ["name", "price", "qty"]
     run(job)
     assert job.is_completed
-    assert list(job.output()) == [
-        {"name": "ANN", "total": 6}, {"name": "BOB, JR", "total": 5}, {"name": "CARL", "total": 10},
-        {"name": "MULTI\nLINE", "total": 1},
+    # workers render rows as they finish each slice; output_rows() reads them as dicts
+    assert list(job.output()) == ["ANN,6", '"BOB, JR",5', "CARL,10", '"MULTI\nLINE",1']
+    assert list(job.output_rows()) == [
+        {"name": "ANN", "total": "6"}, {"name": "BOB, JR", "total": "5"}, {"name": "CARL", "total": "10"},
+        {"name": "MULTI\nLINE", "total": "1"},
     ]
     target = tmp_path / "totals.csv"
     assert job.download(target) == 4
@@ -59,7 +61,7 @@ def test_gzip_made_by_the_gzip_tool_and_zip_made_by_the_zip_tool(tmp_path):
     for name in ("in.csv.gz", "in.zip"):
         job = TotalsJob()
         assert job.upload(tmp_path / name) == 5
-        assert [r["name"] for r in run(job).output()] == ["ANN", "BOB, JR", "CARL", "MULTI\nLINE"]
+        assert [r["name"] for r in run(job).output_rows()] == ["ANN", "BOB, JR", "CARL", "MULTI\nLINE"]
 
 
 @pytest.mark.parametrize("name, read", [
@@ -76,7 +78,8 @@ def test_download_format_follows_the_file_name(tmp_path, name, read):
     target = tmp_path / name
     job.download(target)
     first = read(target)
-    expected = {"out.json": '{"name":"ANN","total":6}', "out.psv": "name|total",
+    # stored as CSV rows: converted values are text (tabular_output_format keeps types)
+    expected = {"out.json": '{"name":"ANN","total":"6"}', "out.psv": "name|total",
                 "out.csv.gz": "name,total"}[name]
     assert first == expected
 
@@ -84,12 +87,15 @@ def test_download_format_follows_the_file_name(tmp_path, name, read):
 def test_xlsx_and_parquet_in_and_out(tmp_path):
     from rjbatch.codecs.tabular import read_parquet, read_xlsx, write_xlsx
 
+    class JsonTotalsJob(TotalsJob):
+        tabular_output_format = "json"  # rows kept as JSON: numbers stay numbers
+
     book = tmp_path / "in.xlsx"
     write_xlsx(str(book), [["ann", 2, 3], ["bob", 5, 1]], header=["Name", "Price", "Qty"])
-    job = TotalsJob()
+    job = JsonTotalsJob()
     assert job.upload(book) == 2
     run(job)
-    assert [r["total"] for r in job.output()] == [6, 5]
+    assert [r["total"] for r in job.output_rows()] == [6, 5]
     job.download(tmp_path / "out.parquet")
     assert list(read_parquet(str(tmp_path / "out.parquet"))) == [
         {"name": "ANN", "total": 6}, {"name": "BOB", "total": 5}]

@@ -92,6 +92,6 @@ def _download_binary(job: BatchJob, tabular: Any, target: Any, name: str, stream
 
     with open_write(target, file_name=name, streams=streams) as out:
         if tabular.format == "parquet":
-            return write_parquet(out, records(job, category), columns=tabular.columns)
-        rows = (tabular.to_row(record) for record in records(job, category))
+            return write_parquet(out, job.output_rows(category), columns=tabular.columns)
+        rows = (tabular.to_row(record) for record in job.output_rows(category))
         return write_xlsx(out, rows, header=tabular.columns)
