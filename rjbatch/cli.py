@@ -63,6 +63,14 @@ def parse_assignments(pairs: Sequence[str], cls: type[Job]) -> dict[str, Any]:
     return values
 
 
+def job_values(args: argparse.Namespace, cls: type[Job]) -> dict[str, Any]:
+    """The field values of ``--set`` and ``--priority``."""
+    values = parse_assignments(args.set or [], cls)
+    if args.priority is not None:
+        values["priority"] = args.priority
+    return values
+
+
 def find_job(job_id: str) -> Job:
     import rjbatch.batch  # noqa: F401 - so stored batch jobs resolve to BatchJob at least
 
@@ -83,10 +91,7 @@ def stderr_console():
 @command("create")
 def cmd_create(args: argparse.Namespace) -> int:
     cls = job_class(args.job)
-    values = parse_assignments(args.set or [], cls)
-    if args.priority is not None:
-        values["priority"] = args.priority
-    job = cls.create(**values)
+    job = cls.create(**job_values(args, cls))
     print(job.id)
     return 0
 
@@ -190,10 +195,7 @@ def upload_options(args: argparse.Namespace) -> dict[str, Any]:
 @command("upload")
 def cmd_upload(args: argparse.Namespace) -> int:
     cls = batch_class(args.job)
-    values = parse_assignments(args.set or [], cls)
-    if args.priority is not None:
-        values["priority"] = args.priority
-    job = cls(**values)
+    job = cls(**job_values(args, cls))
     job.save()  # saved first: workers may start while the file streams in
     try:
         count = job.upload(args.file, **upload_options(args))
@@ -222,9 +224,7 @@ def cmd_process(args: argparse.Namespace) -> int:
     from rjbatch.batch.process import ProcessOptions, process_file
 
     cls = batch_class(args.job)
-    values = parse_assignments(args.set or [], cls)
-    if args.priority is not None:
-        values["priority"] = args.priority
+    values = job_values(args, cls)
     if not os.path.exists(args.file) and "://" not in args.file:
         raise UsageError(f"input file {args.file} does not exist")
     result = process_file(ProcessOptions(

@@ -48,6 +48,17 @@ _SERVER_COLUMNS = ("name", "state", "max_workers", "started_at", "heartbeat_at")
 SERVERS = Dialect(columns={c: c for c in _SERVER_COLUMNS}, doc_path=_json_path)
 
 
+def _assignments(columns: dict[str, Any], rest: Doc) -> tuple[str, list[Any]]:
+    """``SET`` text for real columns, and ``json_set`` on ``doc`` for every other field."""
+    parts = [f"{column} = ?" for column in columns]
+    params = list(columns.values())
+    if rest:
+        paths = ", ".join(f"'$.\"{name}\"', json(?)" for name in rest)
+        parts.append(f"doc = json_set(doc, {paths})")
+        params.extend(dumps(value) for value in rest.values())
+    return ", ".join(parts), params
+
+
 @lru_cache(maxsize=1)
 def statements() -> dict[str, str]:
     """The named SQL blocks of ``sqlite.sql``."""
@@ -414,16 +425,10 @@ class SQLiteStore:
         return [self._server_row_to_doc(row) for row in rows]
 
     def update_server(self, name: str, changes: Doc, where: Filter | None = None) -> bool:
-        columns, rest = self._server_columns(changes)
-        parts = [f"{column} = ?" for column in columns]
-        params = list(columns.values())
-        if rest:
-            paths = ", ".join(f"'$.\"{key}\"', json(?)" for key in rest)
-            parts.append(f"doc = json_set(doc, {paths})")
-            params.extend(dumps(value) for value in rest.values())
+        assignments, params = _assignments(*self._server_columns(changes))
         condition, condition_params = where_clause(where, SERVERS)
         cursor = self._execute(
-            f"UPDATE servers SET {', '.join(parts)} WHERE name = ? AND {condition}",
+            f"UPDATE servers SET {assignments} WHERE name = ? AND {condition}",
             params + [name] + condition_params,
         )
         return cursor.rowcount > 0
@@ -455,14 +460,7 @@ class SQLiteStore:
         return columns, rest
 
     def _set_clause(self, changes: Doc) -> tuple[str, list[Any]]:
-        columns, rest = self._split(changes)
-        parts = [f"{column} = ?" for column in columns]
-        params = list(columns.values())
-        if rest:
-            paths = ", ".join(f"'$.\"{name}\"', json(?)" for name in rest)
-            parts.append(f"doc = json_set(doc, {paths})")
-            params.extend(dumps(value) for value in rest.values())
-        return ", ".join(parts), params
+        return _assignments(*self._split(changes))
 
     # -- jobs -------------------------------------------------------------------------
     def insert_job(self, doc: Doc) -> None:
