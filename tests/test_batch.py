@@ -575,3 +575,24 @@ def test_a_batch_job_destroyed_on_completion_leaves_no_slices():
     store = job._store()
     assert store.count_output_slices(job.id, "main") == (0, 0)
     assert store.count_slices(job.id, "main") == {}
+
+
+def test_a_batch_job_yields_its_worker_to_higher_priority_work_after_re_check():
+    from rjbatch.batch.job import WorkContext
+    from rjbatch.worker.picking import WorkerFilter, next_available_job
+
+    batch = EchoJob(priority=50)
+    batch.upload(list(range(1000)))
+    batch.save()
+    store = batch._store()
+    worker_filter = WorkerFilter()
+    job = next_available_job("w:1:1", worker_filter, store)
+    assert job.id == batch.id
+    urgent = FailAtJob(priority=5)
+    urgent.upload([1])
+    urgent.save()
+    # with re_check_seconds 0 the worker leaves after one claim of slices...
+    assert job._work("w:1:1", WorkContext(re_check_seconds=0)) is False
+    assert batch.input.count() > 0
+    # ...and the claim, ordered by priority, hands it the urgent job first
+    assert next_available_job("w:1:1", worker_filter, store).id == urgent.id
