@@ -71,7 +71,7 @@ def configure(
     if encryption_config is not None:
         from rjbatch.codecs import load_encryption_config, set_ciphers
 
-        set_ciphers(load_encryption_config(encryption_config, environment or "production"))
+        set_ciphers(load_encryption_config(encryption_config, environment))
 
 
 def _project_config(start: Path | None = None) -> tuple[dict[str, Any], Path] | None:

@@ -1,0 +1,36 @@
+"""Shared fixtures for the codec tests: the fixture folder and a known set of keys."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from rjbatch.codecs import Cipher, set_ciphers
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+#: the keys of iostreams.md §5.4's test vector (written by Ruby)
+VECTOR_CIPHER = Cipher(key=bytes(range(32)), iv=bytes(range(100, 116)), version=7)
+
+
+@pytest.fixture
+def fixtures() -> Path:
+    return FIXTURES
+
+
+@pytest.fixture
+def ciphers(monkeypatch):
+    """The §5.4 keys as the process-wide ciphers, cleared again after the test."""
+    monkeypatch.delenv("RJBATCH_ENCRYPTION_CONFIG", raising=False)
+    set_ciphers([VECTOR_CIPHER])
+    yield [VECTOR_CIPHER]
+    set_ciphers(None)
+
+
+@pytest.fixture
+def small_reads(monkeypatch):
+    """Make the line reader read a few bytes at a time, to put block boundaries everywhere."""
+    from rjbatch.codecs import lines
+
+    monkeypatch.setattr(lines, "MIN_READ_SIZE", 1)
