@@ -1,0 +1,11 @@
+"""Plugins are mixins: ``class NightlyJob(Cron, Retry, Job)``.
+
+Each registers callbacks like user code does; the worker loop knows none of them.
+"""
+
+from rjbatch.plugins.restart import Restart
+from rjbatch.plugins.retry import Retry
+from rjbatch.plugins.singleton import Singleton
+from rjbatch.plugins.transaction import Transaction
+
+__all__ = ["Restart", "Retry", "Singleton", "Transaction"]
