@@ -376,7 +376,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="only run job classes matching this case-insensitive regex")
     p.add_argument("--exclude", metavar="REGEX", help="never run job classes matching this regex")
     p.add_argument("--name", help="server name (default: host:pid)")
-    p.add_argument("--start-method", choices=("spawn", "fork", "forkserver"), default="spawn")
+    p.add_argument("--start-method", choices=("auto", "spawn", "fork", "forkserver"), default="auto",
+                   help="auto (default): fork the first workers, spawn replacements")
     p.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
     p.add_argument("--heartbeat-seconds", type=float)
     p.add_argument("--max-poll-seconds", type=float)

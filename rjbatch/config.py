@@ -120,11 +120,17 @@ def get_store() -> Store:
     return _store
 
 
+_inherited: list[Store] = []
+
+
 def reset_store() -> None:
     """Forget the open store (tests, and processes that change database)."""
     global _store, _store_key
     if _store is not None and _store_key and _store_key[1] == os.getpid():
         _store.close()
+    elif _store is not None:
+        # a forked child must never close its parent's connections: keep them unused
+        _inherited.append(_store)
     _store = None
     _store_key = None
 

@@ -34,10 +34,10 @@ def to_utc(value: dt.datetime) -> dt.datetime:
 
 
 def parse_datetime(text: str) -> dt.datetime:
-    text = text.strip()
-    if text.endswith("Z"):
-        text = text[:-1] + "+00:00"
-    return to_utc(dt.datetime.fromisoformat(text))
+    value = dt.datetime.fromisoformat(text.strip())  # 3.11 reads the "Z" suffix too
+    if value.tzinfo is dt.UTC and value.microsecond % 1000 == 0:
+        return value  # already what the store writes: UTC, milliseconds
+    return to_utc(value)
 
 
 def format_datetime(value: dt.datetime) -> str:
@@ -137,6 +137,23 @@ def _coerce_datetime(value: Any) -> dt.datetime:
     raise ValueError(f"expected a datetime, got {value!r}")
 
 
+def _coerce_timedelta(value: Any) -> dt.timedelta:
+    if isinstance(value, dt.timedelta):
+        return value
+    if isinstance(value, int | float | Decimal) and not isinstance(value, bool):
+        return dt.timedelta(seconds=float(value))
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            return dt.timedelta(seconds=float(text))
+        except ValueError:
+            parts = text.split(":")
+            if len(parts) == 3 and all(p.replace(".", "", 1).isdigit() for p in parts):
+                hours, minutes, seconds = (float(p) for p in parts)
+                return dt.timedelta(hours=hours, minutes=minutes, seconds=seconds)
+    raise ValueError(f"expected a duration (seconds or HH:MM:SS), got {value!r}")
+
+
 def _coerce_dict(value: Any) -> dict:
     if isinstance(value, dict):
         return value
@@ -200,6 +217,7 @@ _COERCERS: dict[Any, Callable[[Any], Any]] = {
     Decimal: _coerce_decimal,
     dt.date: _coerce_date,
     dt.datetime: _coerce_datetime,
+    dt.timedelta: _coerce_timedelta,
     dict: _coerce_dict,
     list: _coerce_list,
     bytes: _coerce_bytes,
@@ -241,6 +259,8 @@ def _to_storage(kind: Any, value: Any) -> Any:
         return base64.b64encode(value).decode("ascii")
     if kind is range:
         return [value.start, value.stop, value.step]
+    if kind is dt.timedelta:
+        return value.total_seconds()
     if kind is re.Pattern:
         return {"pattern": value.pattern, "flags": value.flags & ~re.UNICODE}
     return plain(value)

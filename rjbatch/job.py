@@ -42,6 +42,7 @@ RESERVED = frozenset({
     "logger", "duration", "seconds", "validate", "is_valid", "query", "all", "order_by",
 })
 _MUTABLE_KINDS = (dict, list, object, None)
+_PLAIN_TYPES = (str, int, bool)
 
 
 class JobMeta(type):
@@ -193,7 +194,12 @@ class Job(metaclass=JobMeta):
         values = {}
         for name, described in self._fields.items():
             if name in doc:
-                values[name] = described.from_storage(doc[name])
+                value = doc[name]
+                # the common cases need no conversion: None, and str/int/bool as stored
+                if value is None or (type(value) is described.kind and type(value) in _PLAIN_TYPES):
+                    values[name] = value
+                else:
+                    values[name] = described.from_storage(value)
             elif described.has_dynamic_default:
                 values[name] = None
             else:
@@ -315,6 +321,13 @@ class Job(metaclass=JobMeta):
 
     def _delete_owned(self) -> None:
         """Remove what belongs to the job besides its record (a batch job's slices)."""
+
+    @classmethod
+    def _plain_destroy(cls) -> bool:
+        """No destroy callbacks and nothing owned: deleting the record is all there is."""
+        callbacks = cls._callbacks.by_kind
+        return (not callbacks["before_destroy"] and not callbacks["after_destroy"]
+                and cls._delete_owned is Job._delete_owned)
 
     def destroy(self) -> None:
         """Remove from the store, running the destroy callbacks."""
@@ -462,6 +475,9 @@ class Job(metaclass=JobMeta):
     def _after_event(self, event: str, *args: Any) -> None:
         """Rocket Job's own after-callbacks, which run after all of the class's."""
         if event == "complete" and self.destroy_on_complete and self.is_persisted:
+            if self.__dict__.get("_defer_delete") and self._plain_destroy():
+                self._destroyed = True  # the worker's next claim deletes it (one lock, not two)
+                return
             self._callbacks.run(self, "before_destroy")
             if not self._store().delete_jobs({"_id": self.id, "state": {"$in": ["running", "completed"]}}):
                 self.reload()  # paused or aborted while it ran: keep it
@@ -534,7 +550,10 @@ class Job(metaclass=JobMeta):
                 # over it with "completed"); a job destroyed on completion is not saved
                 # first, only deleted if it is still running
                 persisted = self.is_persisted
-                self._fire("complete", persist=persisted and not self.destroy_on_complete,
+                # with after_complete callbacks the completion is saved first, so they
+                # see it stored (a Restart's next instance, a Singleton's check)
+                skip_save = self.destroy_on_complete and not self._callbacks.by_kind["after_complete"]
+                self._fire("complete", persist=persisted and not skip_save,
                            where={"state": states.RUNNING} if persisted else None)
             elif self.is_persisted:
                 self._save()
@@ -546,6 +565,8 @@ class Job(metaclass=JobMeta):
 
     def _work(self, worker_name: str, context: Any = None) -> bool:
         """A worker's entry point; True when it should look for more work at once."""
+        if context is not None and getattr(context, "defer_deletes", False):
+            self._defer_delete = True
         self._run(worker_name)
         return True
 

@@ -29,7 +29,10 @@ def throttle(method: Callable | None = None, *, filter: str = "class") -> Any:
 
 
 def throttles_of(cls: type) -> list[tuple[str, str]]:
-    """(method name, filter kind) in definition order, parents first."""
+    """(method name, filter kind) in definition order, parents first (cached per class)."""
+    cached = cls.__dict__.get("_rjbatch_throttles")
+    if cached is not None:
+        return cached
     found: dict[str, str] = {}
     for klass in reversed(cls.__mro__):
         for name, value in vars(klass).items():
@@ -38,7 +41,9 @@ def throttles_of(cls: type) -> list[tuple[str, str]]:
                 found[name] = kind
             elif name in found and callable(value):
                 del found[name]  # overridden without the decorator: no longer a throttle
-    return list(found.items())
+    result = list(found.items())
+    type.__setattr__(cls, "_rjbatch_throttles", result)
+    return result
 
 
 def exclusion(job: Job, kind: str) -> dict[str, Any]:

@@ -38,11 +38,14 @@ class WorkContext:
     """What a worker lends a batch job: stop requests, its claim filter, its re-check time."""
 
     def __init__(self, should_stop: Callable[[], bool] | None = None, exclude: Callable[[str], None] | None = None,
-                 re_check_seconds: float = 60.0, wait_for_upload: bool = True) -> None:
+                 re_check_seconds: float = 60.0, wait_for_upload: bool = True,
+                 defer_deletes: bool = False) -> None:
         self.should_stop = should_stop or (lambda: False)
         self.exclude = exclude or (lambda job_id: None)
         self.re_check_seconds = re_check_seconds
         self.wait_for_upload = wait_for_upload  # False when nothing else can upload meanwhile
+        # a completed job's record may be removed by the worker's next claim
+        self.defer_deletes = defer_deletes
 
 
 class BatchJob(Job):

@@ -71,8 +71,12 @@ class Store(Protocol):
 
     def delete_jobs(self, filter: Filter) -> int: ...
 
-    def claim_job(self, worker_name: str, now: datetime, filter: Filter | None = None) -> Doc | None:
+    def claim_job(self, worker_name: str, now: datetime, filter: Filter | None = None,
+                  finished: Sequence[str] = ()) -> Doc | None:
         """Atomically take the next job a worker may run, in one statement.
+
+        ``finished``: ids of this worker's jobs that completed and are to be removed
+        (still ``running`` in the store); they are deleted in the same transaction.
 
         Candidates: queued jobs whose ``run_at`` is empty or due, and running batch jobs
         in sub_state ``processing``; ``filter`` narrows them. Order: priority, then id.
@@ -159,6 +163,14 @@ class Store(Protocol):
     def delete_slices(self, job_id: str, category: str | None = None, kind: str | None = None,
                       from_id: int = 0) -> int:
         """Drop a job's slices: all, one category, only ``input`` or ``output``, from an id on."""
+
+    # -- dirmon entries -----------------------------------------------------------------
+    def save_dirmon_entry(self, doc: Doc) -> None:
+        """Insert or replace an entry (keyed by ``_id``); its ``pattern`` must be unique."""
+
+    def find_dirmon_entries(self, filter: Filter | None = None) -> list[Doc]: ...
+
+    def delete_dirmon_entry(self, entry_id: str) -> bool: ...
 
     # -- servers ------------------------------------------------------------------------
     def save_server(self, doc: Doc) -> None:

@@ -35,7 +35,7 @@ JOB_COLUMNS = {
     "completed_at": "completed_at", "worker_name": "worker_name",
 }
 _COLUMN_FIELDS = {column: name for name, column in JOB_COLUMNS.items()}
-_SCHEMA_VERSIONS = ("schema_1", "schema_2")
+_SCHEMA_VERSIONS = ("schema_1", "schema_2", "schema_3")
 
 
 def _json_path(name: str) -> str:
@@ -46,6 +46,8 @@ def _json_path(name: str) -> str:
 JOBS = Dialect(columns=JOB_COLUMNS, doc_path=_json_path)
 _SERVER_COLUMNS = ("name", "state", "max_workers", "started_at", "heartbeat_at")
 SERVERS = Dialect(columns={c: c for c in _SERVER_COLUMNS}, doc_path=_json_path)
+DIRMON = Dialect(columns={"_id": "id", "name": "name", "pattern": "pattern", "state": "state"},
+                 doc_path=_json_path)
 
 
 def _assignments(columns: dict[str, Any], rest: Doc) -> tuple[str, list[Any]]:
@@ -395,6 +397,32 @@ class SQLiteStore:
                 deleted += connection.execute(f"DELETE FROM {table} WHERE {condition}", params).rowcount
         return deleted
 
+    # -- dirmon entries -----------------------------------------------------------------
+    def save_dirmon_entry(self, doc: Doc) -> None:
+        rest = {k: v for k, v in doc.items() if k not in ("_id", "name", "pattern", "state")}
+        try:
+            self._execute(
+                "INSERT INTO dirmon_entries (id, name, pattern, state, doc) VALUES (?, ?, ?, ?, ?)"
+                " ON CONFLICT (id) DO UPDATE SET name = excluded.name, pattern = excluded.pattern,"
+                " state = excluded.state, doc = excluded.doc",
+                (doc["_id"], doc["name"], doc["pattern"], doc["state"], dumps(rest)),
+            )
+        except sqlite3.IntegrityError:
+            raise StoreError(f"another dirmon entry already watches {doc['pattern']!r}") from None
+
+    def find_dirmon_entries(self, filter: Filter | None = None) -> list[Doc]:
+        condition, params = where_clause(filter, DIRMON)
+        rows = self._execute(f"SELECT * FROM dirmon_entries WHERE {condition} ORDER BY name", params).fetchall()
+        docs = []
+        for row in rows:
+            doc = json.loads(row["doc"])
+            doc.update(_id=row["id"], name=row["name"], pattern=row["pattern"], state=row["state"])
+            docs.append(doc)
+        return docs
+
+    def delete_dirmon_entry(self, entry_id: str) -> bool:
+        return self._execute("DELETE FROM dirmon_entries WHERE id = ?", (entry_id,)).rowcount > 0
+
     # -- servers ------------------------------------------------------------------------
     @staticmethod
     def _server_row_to_doc(row: sqlite3.Row) -> Doc:
@@ -546,11 +574,20 @@ class SQLiteStore:
         condition, params = where_clause(filter, JOBS)
         return self._execute(f"DELETE FROM jobs WHERE {condition}", params).rowcount
 
-    def claim_job(self, worker_name: str, now: datetime, filter: Filter | None = None) -> Doc | None:
+    def claim_job(self, worker_name: str, now: datetime, filter: Filter | None = None,
+                  finished: Sequence[str] = ()) -> Doc | None:
         condition, params = where_clause(filter, JOBS)
         sql = statements()["claim_job"].format(filter=condition)
         stamp = format_datetime(now)
-        row = self._execute(sql, [worker_name, stamp, stamp, *params, stamp, *params]).fetchone()
+        claim = [worker_name, stamp, stamp, *params, stamp, *params]
+        if finished:
+            # the worker's last jobs leave and its next one is taken under one lock
+            marks = ", ".join("?" for _ in finished)
+            with self._write() as connection:
+                connection.execute(f"DELETE FROM jobs WHERE id IN ({marks}) AND state = 'running'", finished)
+                row = connection.execute(sql, claim).fetchone()
+        else:
+            row = self._execute(sql, claim).fetchone()
         if row is None:
             return None
         doc = self._row_to_doc(row)

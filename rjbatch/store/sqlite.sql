@@ -121,3 +121,13 @@ WHERE job_id = ? AND category = ? AND id = ?;
 -- a dead server's (or worker's) slices, whatever job they belong to
 UPDATE input_slices SET state = 'queued', worker_name = NULL, started_at = NULL
 WHERE state = 'running' AND (worker_name = ? OR substr(worker_name, 1, ?) = ?);
+
+-- name: schema_3
+-- Directory-monitor rules: which files to pick up and which job to give them to.
+CREATE TABLE IF NOT EXISTS dirmon_entries (
+    id      TEXT PRIMARY KEY,
+    name    TEXT NOT NULL,
+    pattern TEXT NOT NULL UNIQUE,
+    state   TEXT NOT NULL,
+    doc     TEXT NOT NULL DEFAULT '{}'
+);

@@ -55,10 +55,16 @@ class WorkerFilter:
         return False
 
 
-def next_available_job(worker_name: str, worker_filter: WorkerFilter, store: Store) -> Job | None:
-    """Claim, check and start the next job for this worker; None when there is none."""
+def next_available_job(worker_name: str, worker_filter: WorkerFilter, store: Store,
+                       finished: list[str] | None = None) -> Job | None:
+    """Claim, check and start the next job for this worker; None when there is none.
+
+    ``finished``: ids of completed jobs still to delete; they go with the first claim.
+    """
     while True:
-        doc = store.claim_job(worker_name, clock.now(), worker_filter.current or None)
+        doc = store.claim_job(worker_name, clock.now(), worker_filter.current or None, finished or ())
+        if finished:
+            finished.clear()
         if doc is None:
             return None
         claimed_from = doc.pop("_claimed_from", "queued")

@@ -80,12 +80,14 @@ def run_loop(spec: WorkerSpec, should_stop: Any) -> None:
         should_stop=stopping,
         exclude=lambda job_id: worker_filter.merge({"_id": {"$nin": [job_id]}}),
         re_check_seconds=spec.re_check_seconds,
+        defer_deletes=True,
     )
+    finished: list[str] = []
 
     logger.info("worker started (pid %d)", os.getpid())
     while not stopping():
         worker_filter.reset_if_due()
-        job = next_available_job(spec.name, worker_filter, store)
+        job = next_available_job(spec.name, worker_filter, store, finished)
         if job is None:
             store.wait_for_change(spec.max_poll_seconds, stopping)
             continue
@@ -96,4 +98,8 @@ def run_loop(spec: WorkerSpec, should_stop: Any) -> None:
             logger.exception("unexpected error while working on %s", job.id)
         finally:
             log.job_id.reset(token)
+            if job.__dict__.get("_destroyed") and job.__dict__.get("_defer_delete"):
+                finished.append(job.id)
+    if finished:
+        store.delete_jobs({"_id": {"$in": finished}, "state": "running"})
     logger.info("worker stopped")

@@ -35,7 +35,7 @@ class ServerOptions:
     include: str | None = None
     exclude: str | None = None
     jobs: list[str] | None = None
-    start_method: str = "spawn"
+    start_method: str = "auto"  # auto: fork the first workers (no threads yet), spawn later ones
     control_poll_seconds: float = 0.25
     log_level: int = logging.INFO
 
@@ -55,7 +55,16 @@ class Supervisor:
         self.name = options.name or servers.default_server_name()
         self.max_workers = options.workers or self.settings.max_workers or os.cpu_count() or 1
         self.store = config.get_store()
-        self.context = multiprocessing.get_context(options.start_method)
+        method = options.start_method
+        if method == "auto":
+            method = "spawn"
+            # forking is fast and safe while this process has a single thread, which is
+            # the case until the heartbeat thread starts; later workers are spawned
+            self.first_context = multiprocessing.get_context(
+                "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
+        else:
+            self.first_context = multiprocessing.get_context(method)
+        self.context = multiprocessing.get_context(method)
         self.workers: dict[int, _Worker] = {}
         self.next_worker_id = 1
         self.signals = 0
@@ -70,6 +79,9 @@ class Supervisor:
         heartbeat = threading.Thread(target=self._heartbeat_loop, name="rjbatch heartbeat", daemon=True)
         try:
             self._set_state(servers.RUNNING)
+            context, self.context = self.context, self.first_context
+            self._top_up()
+            self.context = context
             heartbeat.start()
             logger.info("server %s started with %d worker(s)", self.name, self.max_workers)
             self._supervise()

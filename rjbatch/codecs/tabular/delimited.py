@@ -2,11 +2,17 @@
 
 Parsing keeps an unquoted empty field (``a,,b``) apart from a quoted empty one
 (``a,"",b``): the first is ``None``, the second ``""``. Python 3.11's csv module cannot tell
-them apart, so lines are sorted cheaply: a batch without any quote is split on ``,`` (the
-common case, as fast as it gets); a line with quotes is validated with one C-level regex
-(Ruby rejects stray quotes that Python's csv accepts) and then read by one ``csv.reader``
-for the whole batch; only when such a line holds ``""`` and an empty value does a second
-regex tell which of its fields were quoted.
+them apart, so a batch of lines is read in a few C-level passes (``csv_dicts``): the
+lines without a quote are split on ``,``; the lines holding a quote are read again by one strict
+``csv.reader``, which rejects what Ruby rejects except a stray quote inside an unquoted field
+(``a"b``): that puts a quote into a value, and only lines with such a value are checked with
+the field grammar (a regex). Only when such a line holds ``""`` and an empty value does a
+second regex tell which of its fields were quoted. Lines holding a line break, and batches
+the reader cannot read, take the line-by-line path (``_csv_rows_quoted``).
+
+Rendering a batch (``csv_lines``) joins each row with ``,`` in C and quotes field by field
+only the rows that need it; Python's ``csv.writer`` is no help, as it writes ``None`` and
+``""`` alike (and is slower than this).
 """
 
 from __future__ import annotations
@@ -16,9 +22,14 @@ import json
 import math
 import re
 from collections.abc import Sequence
-from typing import Any
+from itertools import compress, repeat
+from operator import contains, getitem, not_
+from typing import TYPE_CHECKING, Any
 
 from .errors import MalformedLine, excerpt
+
+if TYPE_CHECKING:
+    from .header import RowMapper
 
 ASCII_WHITESPACE = " \t\r\n\f\v"
 
@@ -28,7 +39,13 @@ _QUOTED = r'"[^"]*(?:""[^"]*)*"'
 _UNQUOTED = r"[^\",\r\n]*"
 _FIELD = f"(?:{_QUOTED}|{_UNQUOTED})"
 # A whole record; a single trailing \r (a \r\n file read with a \n delimiter) is allowed.
-_CSV_RECORD = re.compile(f"{_FIELD}(?:,{_FIELD})*\\r?")
+# The grammar is deterministic (a quote after an opening quote either doubles or closes it,
+# and a closing quote must be followed by `,` or the end), so possessive quantifiers and an
+# atomic group match exactly the same records, only sooner.
+_RECORD = r'(?>"[^"]*+(?:""[^"]*+)*+"|[^",\r\n]*+)(?:,(?>"[^"]*+(?:""[^"]*+)*+"|[^",\r\n]*+))*+'
+_CSV_RECORD = re.compile(_RECORD + r"\r?")
+# Records joined by "\n" (without \r), each of them balanced (see _read_quoted).
+_CSV_RECORDS = re.compile(f"(?:{_RECORD}\n)*+{_RECORD}")
 _CSV_PREFIX = re.compile(f"{_FIELD}(?:,{_FIELD})*")
 # Field by field, keeping the quotes of a quoted field so that "" and empty differ.
 _CSV_FIELDS = re.compile(f"(?:^|,)(?:({_QUOTED})|({_UNQUOTED}))")
@@ -91,24 +108,153 @@ def csv_row(line: str, line_number: int | None = None) -> list[str | None] | Non
 
 
 def csv_rows(lines: Sequence[str], line_number: int | None = None) -> list[list | None]:
-    """Parse many CSV records at once; the hot path of a batch job.
+    """Parse many CSV records at once; ``None`` for a blank line.
 
     ``line_number`` is the number of ``lines[0]``; errors name ``line_number + index``
     (or the 1-based index in ``lines`` when no number is given).
     """
-    text = "\n".join(lines)
-    if '"' not in text and "\r" not in text and text.count("\n") == len(lines) - 1:
-        rows: list[Any] = []
-        append = rows.append
-        for line in lines:
-            if not line or (line[0] in ASCII_WHITESPACE and not line.strip(ASCII_WHITESPACE)):
-                append(None)
-                continue
-            row = line.split(",")
-            append([value or None for value in row] if "" in row else row)
-        return rows
+    count = len(lines)
     first = 1 if line_number is None else line_number
-    return _csv_rows_quoted(lines, first, first)
+    flat = "".join(lines)  # single-character searches in it run at memchr() speed
+    if "\r" in flat or "\n" in flat:  # a line holds a line break (rare): line by line
+        return _csv_rows_quoted(lines, first, first)
+    if '"' in flat:
+        flags = list(map(contains, lines, repeat('"')))
+        quoted = _read_quoted(list(compress(lines, flags)), flags, first)
+        if quoted is None:
+            return _csv_rows_quoted(lines, first, first)
+        rows = _split_rows(lines)
+        keep = set()
+        for index, (row, is_exact) in zip(compress(range(count), flags), zip(*quoted)):  # noqa: B905
+            rows[index] = row
+            if is_exact:
+                keep.add(index)
+    else:
+        rows, keep = _split_rows(lines), set()
+    return [
+        [value or None for value in row] if row and "" in row and index not in keep else row
+        for index, row in enumerate(rows)
+    ]
+
+
+def csv_dicts(
+    lines: Sequence[str], line_number: int | None, mapper: RowMapper
+) -> list[dict[str, Any] | None]:
+    """``mapper.to_dict`` of every row of ``csv_rows``, in as few Python steps as possible.
+
+    The hot path of a batch job. Lines without quotes are split all at once into one flat
+    list; the lines holding quotes are read by one ``csv.reader`` (``_read_quoted``); the
+    two lists of dicts are then merged back into line order in C.
+    """
+    count = len(lines)
+    first = 1 if line_number is None else line_number
+    flat = "".join(lines)  # single-character searches in it run at memchr() speed
+    if "\r" in flat or "\n" in flat:  # a line holds a line break (rare): line by line
+        return mapper.to_dicts(_csv_rows_quoted(lines, first, first))
+    if '"' not in flat:
+        return _plain_dicts(lines, mapper)
+    flags = list(map(contains, lines, repeat('"')))
+    quoted_lines = list(compress(lines, flags))
+    quoted = _read_quoted(quoted_lines, flags, first)
+    if quoted is None:
+        return mapper.to_dicts(_csv_rows_quoted(lines, first, first))
+    rows, exact = quoted
+    quoted_dicts = mapper.to_dicts(rows, True)
+    if any(exact):  # rows holding a quoted empty field are final: "" stays ""
+        to_dict = mapper.to_dict
+        for position in compress(range(len(rows)), exact):
+            quoted_dicts[position] = to_dict(rows[position])
+    if len(quoted_lines) == count:
+        return quoted_dicts
+    plain_dicts = _plain_dicts(list(compress(lines, map(not_, flags))), mapper)
+    # flags[i] picks the iterator that line i's dict comes from: plain (0) or quoted (1).
+    sources = (iter(plain_dicts), iter(quoted_dicts))
+    return list(map(next, map(getitem, repeat(sources), flags)))
+
+
+def _is_blank_row(line: str) -> bool:
+    return not line or (line[0] in ASCII_WHITESPACE and not line.strip(ASCII_WHITESPACE))
+
+
+def _split_rows(lines: Sequence[str]) -> list[Any]:
+    """Lines without quotes or line breaks split on ``,``; ``None`` for a blank line.
+
+    Lazy: an empty field is ``""`` still (it stands for None).
+    """
+    rows: list[Any] = list(map(str.split, lines, repeat(",")))
+    lengths = list(map(len, rows))
+    if 1 in lengths:  # maybe a blank line (one without a comma)
+        for index in compress(range(len(rows)), map((1).__eq__, lengths)):
+            if _is_blank_row(lines[index]):
+                rows[index] = None
+    return rows
+
+
+def _plain_dicts(lines: list[str], mapper: RowMapper) -> list[dict[str, Any] | None]:
+    """Dicts of lines without quotes or line breaks (empty fields are None)."""
+    count, width = len(lines), mapper.width
+    if width >= 2 and count:
+        # Split all lines at once, each followed by a "\n" item (no field can be "\n"):
+        # if every "\n" is where it should be, every line has exactly `width` fields.
+        values = ",\n,".join(lines).split(",")
+        if (
+            len(values) == count * (width + 1) - 1
+            and values[width :: width + 1].count("\n") == count - 1
+        ):
+            values.append("\n")
+            dicts = mapper.dicts_of_flat_values(values)
+            if dicts is not None:
+                return dicts
+    return mapper.to_dicts(_split_rows(lines), True)
+
+
+def _read_quoted(
+    lines: list[str], flags: list[bool], first: int
+) -> tuple[list[list[str | None]], list[bool]] | None:
+    """Read lines holding quotes (no line breaks) with one strict ``csv.reader``.
+
+    Returns ``(rows, exact)``: the rows are lazy (a ``""`` is an unquoted empty field, which
+    stands for None) unless ``exact`` is True for that row, which then holds a quoted empty
+    field and is final. None when the reader cannot read the lines one record each: the
+    caller then goes line by line, which raises the right error.
+
+    Any line that Ruby rejects either makes the reader fail (text after a closing quote, an
+    unclosed quote at the end), or runs into the next lines (an unclosed quote: fewer rows
+    come back), or puts a stray quote into a value (``a"b``), which the field grammar then
+    rejects, naming ``first`` plus the line's index among all the ``flags``.
+    """
+    try:
+        rows: list[Any] = list(csv.reader(lines, strict=True))
+    except csv.Error:  # Ruby's error, or a field beyond csv.field_size_limit()
+        return None
+    count = len(lines)
+    if len(rows) != count:
+        return None
+    # Only an escaped quote ("") puts a quote into a value of a valid line; so lines without
+    # "" must have none (checked all at once), and lines with "" must match the field grammar
+    # (checked all at once as well: the lines are known to be balanced, so no quoted field of
+    # the grammar can run over the "\n" that joins them).
+    escaped = list(map(contains, lines, repeat('""')))
+    if '"' in "".join(map("".join, compress(rows, map(not_, escaped)))) or (
+        any(escaped) and not _CSV_RECORDS.fullmatch("\n".join(compress(lines, escaped)))
+    ):
+        for position, line in enumerate(lines):
+            if not _CSV_RECORD.fullmatch(line):
+                index = list(compress(range(len(flags)), flags))[position]
+                raise _csv_error(line, first + index)
+    exact = [False] * count
+    if not any(escaped):
+        return rows, exact
+    for position in compress(range(count), escaped):
+        row = rows[position]
+        if "" in row:  # which empty fields were quoted? ask the field grammar
+            kinds = _CSV_KINDS.findall(lines[position])
+            rows[position] = [
+                value if value or kind else None
+                for value, kind in zip(row, kinds)  # noqa: B905
+            ]
+            exact[position] = True
+    return rows, exact
 
 
 def _csv_rows_quoted(
@@ -234,6 +380,89 @@ def csv_line(values: Sequence[Any]) -> str:
     ):
         return line
     return ",".join(map(csv_field, values))
+
+
+#: For rows of strings and None: None is an empty field and "" is written ``""``.
+_GAP_TEXT = {None: "", "": '""'}.get
+
+
+def _text_of(value: Any) -> str:
+    """``ruby_str`` of a value that is neither a str nor None."""
+    convert = _TEXT_OF.get(value.__class__)
+    return convert(value) if convert is not None else ruby_str(value)
+
+
+_TEXT_OF: dict[type, Any] = {
+    int: int.__repr__,
+    float: ruby_float,
+    bool: lambda value: "true" if value else "false",
+}
+
+
+def _quoted_line(values: Sequence[str | None]) -> str:
+    """``csv_line`` of values that are all str or None, quoting only the fields that need it."""
+    return ",".join(
+        [
+            (
+                '"' + value.replace('"', '""') + '"'
+                if '"' in value or "," in value or "\n" in value or "\r" in value
+                else value
+            )
+            if value
+            else ("" if value is None else '""')
+            for value in values
+        ]
+    )
+
+
+def csv_lines(rows: Sequence[Sequence[Any]], width: int) -> list[str]:
+    """``csv_line`` of every row, each of exactly ``width`` values; the render hot path.
+
+    Every row is joined with ``,`` in C. When that joined text holds no quote, no line
+    break and only the ``,`` of the joins, and no value was ``""`` (written ``""``), the
+    lines are final; otherwise only the rows whose line shows a quote or an extra comma are
+    quoted field by field. Rows holding None are joined with None as empty and ``""`` as
+    ``""``; rows holding other types (numbers, dates...) have them spelled as Ruby's
+    ``to_s`` first.
+    """
+    if width < 1:
+        return [csv_line(row) for row in rows]
+    try:
+        lines = list(map(",".join, rows))
+        gaps = False
+    except TypeError:  # a None, or a value that is not a string
+        try:
+            lines = [",".join(map(_GAP_TEXT, row, row)) for row in rows]
+        except TypeError:  # numbers, dates, lists...: spell them first
+            rows = [
+                [value if value is None or value.__class__ is str else _text_of(value)
+                 for value in row]
+                for row in rows
+            ]
+            lines = [",".join(map(_GAP_TEXT, row, row)) for row in rows]
+        gaps = True  # "" is already written '""', which shows as a quote below
+    commas = width - 1
+    flat = "".join(lines)  # single-character searches in it run at memchr() speed
+    # all(row) is False when a row of strings holds "" (rows with None wrote it '""').
+    if "\n" in flat or "\r" in flat or not (gaps or all(map(all, rows))):
+        return [
+            line
+            if (
+                '"' not in line
+                and line.count(",") == commas
+                and "\n" not in line
+                and "\r" not in line
+                and (gaps or all(row))
+            )
+            else _quoted_line(row)
+            for line, row in zip(lines, rows)  # noqa: B905 - same length
+        ]
+    if '"' not in flat and flat.count(",") == len(lines) * commas:
+        return lines  # no value holds a quote, a comma or a line break
+    return [
+        line if '"' not in line and line.count(",") == commas else _quoted_line(row)
+        for line, row in zip(lines, rows)  # noqa: B905 - same length
+    ]
 
 
 def psv_field(value: Any) -> str:

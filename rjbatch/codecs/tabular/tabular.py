@@ -10,7 +10,16 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from .delimited import csv_line, csv_row, csv_rows, is_blank, psv_line, psv_row
+from .delimited import (
+    csv_dicts,
+    csv_line,
+    csv_lines,
+    csv_row,
+    csv_rows,
+    is_blank,
+    psv_line,
+    psv_row,
+)
 from .errors import MalformedLine, MissingHeader, TabularError, UnknownFormat
 from .fixed import FixedLayout
 from .header import RowMapper, restrict_columns
@@ -178,30 +187,22 @@ class Tabular:
         errors name the 1-based position in ``lines``.
         """
         first = 1 if line_number is None else line_number
+        mapper = self._mapper
         if self.format == "csv":
+            if mapper is not None:
+                return csv_dicts(lines, first, mapper)
             rows = csv_rows(lines, first)
         elif self.format == "psv":
             rows = [psv_row(line) for line in lines]
         else:
             parse = self.parse
             return [parse(line, line_number=first + index) for index, line in enumerate(lines)]
-        mapper = self._mapper
         if mapper is None:
             for index, row in enumerate(rows):
                 if row:
                     raise self._missing_header(first + index)
             return [None] * len(rows)
-        to_dict = mapper.to_dict
-        if mapper.direct:  # no skipped column: zip straight into the dict
-            keys, width = mapper.keys, mapper.width
-            # zip(strict=False) would cost 30% here: hence the noqa.
-            return [
-                (dict(zip(keys, row)) if len(row) >= width else to_dict(row))  # noqa: B905
-                if row
-                else None
-                for row in rows
-            ]
-        return [to_dict(row) if row else None for row in rows]
+        return mapper.to_dicts(rows)
 
     def parse_row(self, values: Sequence[Any] | Mapping[str, Any] | None) -> dict[str, Any] | None:
         """A row that is already split (an xlsx row, a JSON array) or a dict, as a dict.
@@ -300,17 +301,47 @@ class Tabular:
         )
 
     def render_many(self, records: Iterable[Any]) -> list[str]:
-        """Render many records; the fast path of a download."""
+        """Render many records; the fast path of a download (the same lines as ``render``)."""
         if self.format == "csv" and self._mapper is not None:
-            to_values, render = self._mapper.to_values, self.render
-            return [
-                csv_line(to_values(record))
-                if record and record.__class__ is dict
-                else render(record)
-                for record in records
-            ]
+            return self._render_csv_many(records if isinstance(records, list) else list(records))
         render = self.render
         return [render(record) for record in records]
+
+    def _render_csv_many(self, records: list[Any]) -> list[str]:
+        mapper = self._mapper
+        assert mapper is not None
+        if records and records[0].__class__ is dict and len(set(map(type, records))) == 1:
+            # Only exact dicts (a dict subclass may answer [] unlike get(): defaultdict).
+            try:
+                rows = mapper.values_of_dicts(records)
+                sparse = False
+            except KeyError:  # some record lacks a column
+                rows = mapper.values_of_sparse_dicts(records)
+                sparse = True
+            if rows is None:  # fewer than two columns
+                rows = list(map(mapper.to_values, records))
+                sparse = True
+            lines = csv_lines(rows, mapper.width)
+            if sparse and {} in records:  # an empty record is an empty line
+                for index, record in enumerate(records):
+                    if not record:
+                        lines[index] = ""
+            return lines
+        # Mixed records: dicts and other mappings become rows; lists, empty records (and
+        # anything render() rejects) go through render() in order.
+        to_values, render = mapper.to_values, self.render
+        lines = [""] * len(records)
+        indexes: list[int] = []
+        rows = []
+        for index, record in enumerate(records):
+            if record and (record.__class__ is dict or isinstance(record, Mapping)):
+                indexes.append(index)
+                rows.append(to_values(record))
+            else:
+                lines[index] = render(record)
+        for index, line in zip(indexes, csv_lines(rows, mapper.width), strict=True):
+            lines[index] = line
+        return lines
 
     def render_header(self) -> str | None:
         """The header line for csv and psv (names as given, never cleansed); None otherwise."""

@@ -1,0 +1,277 @@
+"""Directory monitoring: files that land in watched folders become batch jobs.
+
+A ``DirmonEntry`` names a glob pattern and the job class (with its properties) that
+takes each matching file. ``DirmonJob`` scans the enabled entries every
+``check_seconds``; a file is taken once two scans see the same size (it is complete),
+moved to the entry's archive folder as ``<job id>_<name>``, and handed to an
+``UploadFileJob`` that uploads it into a new job of that class.
+"""
+
+from __future__ import annotations
+
+import glob
+import logging
+import os
+import shutil
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, ClassVar
+
+from bson import ObjectId
+
+from rjbatch import clock, registry
+from rjbatch.callbacks import before_create
+from rjbatch.errors import JobNotFound, RjbatchError, ValidationError
+from rjbatch.exception import JobException
+from rjbatch.fields import field
+from rjbatch.job import Job
+from rjbatch.plugins import Restart, Singleton
+
+log = logging.getLogger("rjbatch.dirmon")
+
+# A process-wide list of folders files may come from; empty: any folder.
+_whitelist: list[str] = []
+
+
+def add_whitelist_path(path: str) -> list[str]:
+    real = os.path.realpath(path)
+    if not os.path.isdir(real):
+        raise RjbatchError(f"whitelist path {path} does not exist")
+    if real not in _whitelist:
+        _whitelist.append(real)
+    return list(_whitelist)
+
+
+def delete_whitelist_path(path: str) -> list[str]:
+    real = os.path.realpath(path)
+    if real in _whitelist:
+        _whitelist.remove(real)
+    return list(_whitelist)
+
+
+class DirmonEntry:
+    """A watched pattern and the job its files go to (stored in the job store)."""
+
+    STATES = ("pending", "enabled", "disabled", "failed")
+    default_archive_directory: ClassVar[str] = "archive"
+
+    def __init__(self, *, name: str = "", pattern: str = "", job_class_name: str = "",
+                 properties: dict[str, Any] | None = None, archive_directory: str | None = None,
+                 state: str = "pending", exception: Any = None, id: str | None = None) -> None:
+        self.id = str(id or ObjectId())
+        self.name = name
+        self.pattern = pattern
+        self.job_class_name = job_class_name
+        self.properties = dict(properties or {})
+        self.archive_directory = self.default_archive_directory if archive_directory is None else archive_directory
+        self.state = state
+        self.exception = JobException.coerce(exception) if exception else None
+        self.errors: dict[str, list[str]] = {}
+
+    # -- persistence --------------------------------------------------------------------
+    @staticmethod
+    def _store():
+        from rjbatch.config import get_store
+
+        return get_store()
+
+    @classmethod
+    def create(cls, **values: Any) -> DirmonEntry:
+        return cls(**values).save()
+
+    def to_doc(self) -> dict[str, Any]:
+        return {"_id": self.id, "name": self.name, "pattern": self.pattern, "state": self.state,
+                "job_class_name": self.job_class_name, "properties": self.properties,
+                "archive_directory": self.archive_directory,
+                "exception": self.exception.to_dict() if self.exception else None}
+
+    @classmethod
+    def _from_doc(cls, doc: dict[str, Any]) -> DirmonEntry:
+        return cls(id=doc["_id"], name=doc["name"], pattern=doc["pattern"], state=doc["state"],
+                   job_class_name=doc.get("job_class_name", ""), properties=doc.get("properties"),
+                   archive_directory=doc.get("archive_directory"), exception=doc.get("exception"))
+
+    def save(self) -> DirmonEntry:
+        if not self.is_valid():
+            raise ValidationError(self.errors, "DirmonEntry")
+        self._store().save_dirmon_entry(self.to_doc())
+        return self
+
+    def destroy(self) -> None:
+        self._store().delete_dirmon_entry(self.id)
+
+    @classmethod
+    def all(cls) -> list[DirmonEntry]:
+        return [cls._from_doc(doc) for doc in cls._store().find_dirmon_entries()]
+
+    @classmethod
+    def enabled(cls) -> list[DirmonEntry]:
+        return [cls._from_doc(doc) for doc in cls._store().find_dirmon_entries({"state": "enabled"})]
+
+    @classmethod
+    def find(cls, key: str) -> DirmonEntry:
+        """By id or by name."""
+        for doc in cls._store().find_dirmon_entries({"$or": [{"_id": key}, {"name": key}]}):
+            return cls._from_doc(doc)
+        raise JobNotFound(f"no dirmon entry {key!r}")
+
+    @classmethod
+    def counts_by_state(cls) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for entry in cls.all():
+            counts[entry.state] = counts.get(entry.state, 0) + 1
+        return counts
+
+    # -- validation ---------------------------------------------------------------------
+    def job_class(self) -> type[Job] | None:
+        cls = registry.by_name(self.job_class_name) if self.job_class_name else None
+        return cls if isinstance(cls, type) and issubclass(cls, Job) else None
+
+    def is_valid(self) -> bool:
+        self.pattern = (self.pattern or "").strip()
+        self.archive_directory = (self.archive_directory or "").strip()
+        errors: dict[str, list[str]] = {}
+        for name in ("name", "pattern", "job_class_name", "archive_directory"):
+            if not getattr(self, name):
+                errors.setdefault(name, []).append("can't be blank")
+        if self.state not in self.STATES:
+            errors.setdefault("state", []).append(f"must be one of {', '.join(self.STATES)}")
+        cls = self.job_class()
+        if self.job_class_name and cls is None:
+            errors.setdefault("job_class_name", []).append(f"job class {self.job_class_name} is not known")
+        elif cls is not None:
+            for key in self.properties:
+                if key not in cls._fields:
+                    errors.setdefault("properties", []).append(f"{cls.__name__} has no field {key!r}")
+        self.errors = errors
+        return not errors
+
+    # -- events -------------------------------------------------------------------------
+    def _event(self, allowed_from: tuple[str, ...], to: str, event: str) -> None:
+        if self.state not in allowed_from:
+            from rjbatch.errors import InvalidTransition
+
+            raise InvalidTransition(event, self.state, "DirmonEntry")
+        self.state = to
+        self.save()
+
+    def enable(self) -> None:
+        self._event(("pending", "disabled"), "enabled", "enable")
+
+    def disable(self) -> None:
+        self._event(("enabled", "failed"), "disabled", "disable")
+
+    def fail(self, exc_or_message: BaseException | str | None = None, worker_name: str | None = None) -> None:
+        if isinstance(exc_or_message, BaseException):
+            self.exception = JobException.from_exception(exc_or_message, worker_name)
+        else:
+            self.exception = JobException("rjbatch.DirmonEntryException", exc_or_message, [], worker_name)
+        self._event(("enabled",), "failed", "fail")
+
+    # -- scanning -----------------------------------------------------------------------
+    def archive_folder(self, path: str) -> str:
+        folder = self.archive_directory
+        return folder if os.path.isabs(folder) else os.path.join(os.path.dirname(path), folder)
+
+    def each_file(self) -> list[str]:
+        """Files matching the pattern: not hidden, not in an archive folder, whitelisted."""
+        found = []
+        for path in sorted(glob.glob(self.pattern, recursive=True)):
+            if not os.path.isfile(path) or os.path.basename(path).startswith("."):
+                continue
+            real = os.path.realpath(path)
+            archive = os.path.realpath(self.archive_folder(path))
+            if Path(archive) in Path(real).parents:  # Rocket Job skipped any path containing "archive"
+                continue
+            if _whitelist and not any(real == w or real.startswith(w + os.sep) for w in _whitelist):
+                log.warning("skipping %s: not under a whitelisted path", real)
+                continue
+            if not os.access(real, os.W_OK):
+                log.warning("skipping %s: it cannot be moved to the archive (not writable)", real)
+                continue
+            found.append(real)
+        return found
+
+    def later(self, path: str) -> Job:
+        """Archive the file and start the job that uploads it."""
+        job_id = str(ObjectId())
+        folder = self.archive_folder(path)
+        os.makedirs(folder, exist_ok=True)
+        archived = os.path.join(folder, f"{job_id}_{os.path.basename(path)}")
+        shutil.move(path, archived)
+        log.info("%s: archived %s as %s", self.name, path, archived)
+        return UploadFileJob.create(
+            job_class_name=self.job_class_name, properties=self.properties,
+            description=f"{self.name}: {os.path.basename(path)}", upload_file_name=archived,
+            original_file_name=path, job_id=job_id,
+        )
+
+
+class UploadFileJob(Job):
+    """Uploads one file into a new job of ``job_class_name`` (its id: ``job_id``)."""
+
+    priority = 30
+    job_class_name = field(str, user_editable=True)
+    properties = field(dict, {}, user_editable=True)
+    upload_file_name = field(str)
+    original_file_name = field(str)
+    job_id = field(str)
+
+    def validate(self) -> None:
+        if not self.job_class_name:
+            self.errors.add("job_class_name", "can't be blank")
+        else:
+            cls = registry.by_name(self.job_class_name)
+            if not (isinstance(cls, type) and issubclass(cls, Job)):
+                self.errors.add("job_class_name", f"job class {self.job_class_name} is not known")
+            elif not hasattr(cls, "upload"):
+                self.errors.add("job_class_name", f"{cls.__name__} cannot upload files (it is not a batch job)")
+        name = self.upload_file_name
+        if not name:
+            self.errors.add("upload_file_name", "Upload file name can't be blank.")
+        elif "://" not in name and not os.path.exists(name):
+            self.errors.add("upload_file_name", f"Upload file: {name} does not exist.")
+
+    def perform(self) -> str:
+        cls = registry.by_name(self.job_class_name)
+        job = cls(**self.properties, **({"id": self.job_id} if self.job_id else {}))
+        try:
+            original = os.path.basename(self.original_file_name) if self.original_file_name else None
+            job.upload(self.upload_file_name, file_name=original)
+            job.save()
+        except BaseException:
+            job.delete()  # no half-built job or slices left behind
+            raise
+        return job.id
+
+
+class DirmonJob(Singleton, Restart, Job):
+    """Scans the enabled dirmon entries every ``check_seconds``."""
+
+    priority = 30
+    description = "Directory monitor"
+    check_seconds = field(float, 300.0, copy_on_restart=True, user_editable=True)
+    # [path, size] pairs: paths are not used as keys, so no two can ever collide
+    previous_file_names = field(list, [], copy_on_restart=True)
+
+    @before_create
+    def _dirmon_schedule(self) -> None:
+        if self.run_at is None:
+            self.run_at = clock.now() + timedelta(seconds=self.check_seconds)
+
+    def perform(self) -> int:
+        previous = {path: size for path, size in self.previous_file_names or []}
+        seen: list[list[Any]] = []
+        started = 0
+        try:
+            for entry in DirmonEntry.enabled():
+                for path in entry.each_file():
+                    size = os.path.getsize(path)
+                    if previous.get(path) == size:
+                        entry.later(path)
+                        started += 1
+                    else:
+                        seen.append([path, size])
+        finally:
+            self.previous_file_names = seen
+        return started
