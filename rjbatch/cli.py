@@ -247,6 +247,60 @@ def cmd_process(args: argparse.Namespace) -> int:
     return 1
 
 
+@command("cron")
+def cmd_cron(args: argparse.Namespace) -> int:
+    from rjbatch import cron
+
+    after = None
+    if args.after:
+        from rjbatch.fields import parse_datetime
+
+        after = parse_datetime(args.after)
+    try:
+        times = cron.next_times(args.expression, after, args.count)
+    except cron.InvalidCron as exc:
+        raise UsageError(str(exc)) from None
+    for moment in times:
+        print(moment.isoformat().replace("+00:00", "Z"))
+    return 0
+
+
+@command("dirmon")
+def cmd_dirmon(args: argparse.Namespace) -> int:
+    from rjbatch.jobs import DirmonEntry
+
+    if args.action == "list":
+        entries = DirmonEntry.all()
+        if not entries:
+            print("no dirmon entries")
+        for entry in entries:
+            print(f"{entry.name}\t{entry.state}\t{entry.pattern}\t{entry.job_class_name}\t"
+                  f"archive={entry.archive_directory}\t{json.dumps(entry.properties)}")
+        return 0
+    if args.action == "add":
+        if not (args.name and args.pattern and args.job):
+            raise UsageError("dirmon add needs NAME --pattern GLOB --job CLASS")
+        cls = job_class(args.job)
+        entry = DirmonEntry(name=args.name, pattern=args.pattern, job_class_name=cls.__name__,
+                            properties=parse_assignments(args.set or [], cls),
+                            archive_directory=args.archive)
+        entry.save()
+        if args.enable:
+            entry.enable()
+        print(f"dirmon entry {entry.name} ({entry.id}) is {entry.state}")
+        return 0
+    if not args.name:
+        raise UsageError(f"dirmon {args.action} needs the entry's NAME")
+    entry = DirmonEntry.find(args.name)
+    if args.action == "remove":
+        entry.destroy()
+        print(f"dirmon entry {entry.name} removed")
+    else:
+        getattr(entry, args.action)()
+        print(f"dirmon entry {entry.name} is {entry.state}")
+    return 0
+
+
 @command("worker")
 def cmd_worker(args: argparse.Namespace) -> int:
     from rjbatch import log
@@ -384,6 +438,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--re-check-seconds", type=float)
     p.add_argument("--zombie-heartbeats", type=int)
     p.add_argument("--shutdown-grace-seconds", type=float)
+
+    p = sub.add_parser("cron", parents=[common], help="cron expressions: next occurrences")
+    p.add_argument("what", choices=("next",))
+    p.add_argument("expression", metavar="EXPR")
+    p.add_argument("--count", "-n", type=int, default=5)
+    p.add_argument("--after", metavar="ISO_TIME", help="default: now")
+
+    p = sub.add_parser("dirmon", parents=[common], help="directory monitor entries")
+    p.add_argument("action", choices=("list", "add", "enable", "disable", "remove"))
+    p.add_argument("name", nargs="?", metavar="NAME")
+    p.add_argument("--pattern", metavar="GLOB", help="files to watch (** for sub-folders)")
+    p.add_argument("--job", metavar="CLASS", help="the batch job each file is uploaded into")
+    p.add_argument("--set", action="append", metavar="FIELD=VALUE", help="properties of the job")
+    p.add_argument("--archive", metavar="FOLDER", help="where taken files go (default: archive)")
+    p.add_argument("--enable", action="store_true", help="enable the new entry at once")
 
     p = sub.add_parser("servers", parents=[common], help="list servers, or pause/resume/stop them")
     p.add_argument("action", nargs="?", default="list", choices=("list", "pause", "resume", "stop"))

@@ -534,6 +534,8 @@ class Job(metaclass=JobMeta):
         self._validate_or_raise()
         if self.may("start"):
             self._fire("start", INLINE_WORKER, persist=self.is_persisted)
+        if not self.is_running:
+            return None  # a start callback sent it back (a processing window), or failed it
         return self._run(INLINE_WORKER, re_raise=True)
 
     def _run(self, worker_name: str, re_raise: bool = False) -> Any:

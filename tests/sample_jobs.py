@@ -8,6 +8,7 @@ from datetime import date
 
 from rjbatch import Job, field
 from rjbatch.batch import BatchJob
+from rjbatch.plugins import Cron
 
 
 class NoteJob(Job):
@@ -92,3 +93,23 @@ class DoubleJob(BatchJob):
         if self.pause_every and number % self.pause_every == 0:
             time.sleep(self.pause_seconds)
         return number * 2
+
+
+class TickJob(Cron, Job):
+    """Every second; appends the occurrence it was scheduled for."""
+
+    cron_schedule = "* * * * * * UTC"
+    log_path = field(str, copy_on_restart=True)
+
+    def perform(self):
+        append_line(self.log_path, self.run_at.isoformat())
+
+
+class LinesImportJob(BatchJob):
+    """Dirmon's target in tests: upper-cases each line."""
+
+    collect_output = True
+    destroy_on_complete = False
+
+    def perform(self, line):
+        return line.upper()

@@ -180,8 +180,7 @@ class DirmonEntry:
             if not os.path.isfile(path) or os.path.basename(path).startswith("."):
                 continue
             real = os.path.realpath(path)
-            archive = os.path.realpath(self.archive_folder(path))
-            if Path(archive) in Path(real).parents:  # Rocket Job skipped any path containing "archive"
+            if self._in_archive(real):
                 continue
             if _whitelist and not any(real == w or real.startswith(w + os.sep) for w in _whitelist):
                 log.warning("skipping %s: not under a whitelisted path", real)
@@ -191,6 +190,16 @@ class DirmonEntry:
                 continue
             found.append(real)
         return found
+
+    def _in_archive(self, real: str) -> bool:
+        """Is the file inside an archive folder? Whole folder names are compared (Rocket Job
+        skipped every path that merely contained the text "archive")."""
+        folder = self.archive_directory
+        if os.path.isabs(folder):
+            return Path(os.path.realpath(folder)) in Path(real).parents
+        parts = Path(folder).parts
+        directories = Path(real).parent.parts
+        return any(directories[i:i + len(parts)] == parts for i in range(len(directories)))
 
     def later(self, path: str) -> Job:
         """Archive the file and start the job that uploads it."""

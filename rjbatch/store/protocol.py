@@ -86,6 +86,9 @@ class Store(Protocol):
         had before (``queued``, or ``running`` for a batch job being joined).
         """
 
+    def next_run_at(self, now: datetime) -> datetime | None:
+        """When the earliest scheduled (queued, future ``run_at``) job falls due."""
+
     def data_version(self) -> int:
         """A number that changes whenever another connection commits (cheap to poll)."""
 

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from rjbatch.errors import StoreError
-from rjbatch.fields import format_datetime
+from rjbatch.fields import format_datetime, parse_datetime
 from rjbatch.store.protocol import Doc, Filter, Order
 from rjbatch.store.sqlfilter import Dialect, dumps, encode_value, order_clause, where_clause
 
@@ -35,7 +35,7 @@ JOB_COLUMNS = {
     "completed_at": "completed_at", "worker_name": "worker_name",
 }
 _COLUMN_FIELDS = {column: name for name, column in JOB_COLUMNS.items()}
-_SCHEMA_VERSIONS = ("schema_1", "schema_2", "schema_3")
+_SCHEMA_VERSIONS = ("schema_1", "schema_2", "schema_3", "schema_4")
 
 
 def _json_path(name: str) -> str:
@@ -573,6 +573,11 @@ class SQLiteStore:
     def delete_jobs(self, filter: Filter) -> int:
         condition, params = where_clause(filter, JOBS)
         return self._execute(f"DELETE FROM jobs WHERE {condition}", params).rowcount
+
+    def next_run_at(self, now: datetime) -> datetime | None:
+        row = self._execute("SELECT min(run_at) FROM jobs WHERE state = 'queued' AND run_at > ?",
+                            (format_datetime(now),)).fetchone()
+        return parse_datetime(row[0]) if row and row[0] else None
 
     def claim_job(self, worker_name: str, now: datetime, filter: Filter | None = None,
                   finished: Sequence[str] = ()) -> Doc | None:

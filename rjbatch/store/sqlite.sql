@@ -131,3 +131,7 @@ CREATE TABLE IF NOT EXISTS dirmon_entries (
     state   TEXT NOT NULL,
     doc     TEXT NOT NULL DEFAULT '{}'
 );
+
+-- name: schema_4
+-- lets an idle worker find when the next scheduled job falls due
+CREATE INDEX IF NOT EXISTS jobs_scheduled ON jobs (state, run_at);

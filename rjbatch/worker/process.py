@@ -89,7 +89,7 @@ def run_loop(spec: WorkerSpec, should_stop: Any) -> None:
         worker_filter.reset_if_due()
         job = next_available_job(spec.name, worker_filter, store, finished)
         if job is None:
-            store.wait_for_change(spec.max_poll_seconds, stopping)
+            store.wait_for_change(_idle_wait(store, spec.max_poll_seconds), stopping)
             continue
         token = log.job_id.set(job.id)
         try:
@@ -103,3 +103,14 @@ def run_loop(spec: WorkerSpec, should_stop: Any) -> None:
     if finished:
         store.delete_jobs({"_id": {"$in": finished}, "state": "running"})
     logger.info("worker stopped")
+
+
+def _idle_wait(store: Any, max_poll_seconds: float) -> float:
+    """Wait for new work, but no longer than until the next scheduled job falls due."""
+    from rjbatch import clock
+
+    now = clock.now()
+    due = store.next_run_at(now)
+    if due is None:
+        return max_poll_seconds
+    return max(0.0, min(max_poll_seconds, (due - now).total_seconds()))

@@ -44,8 +44,13 @@ _FIELD = f"(?:{_QUOTED}|{_UNQUOTED})"
 # atomic group match exactly the same records, only sooner.
 _RECORD = r'(?>"[^"]*+(?:""[^"]*+)*+"|[^",\r\n]*+)(?:,(?>"[^"]*+(?:""[^"]*+)*+"|[^",\r\n]*+))*+'
 _CSV_RECORD = re.compile(_RECORD + r"\r?")
-# Records joined by "\n" (without \r), each of them balanced (see _read_quoted).
-_CSV_RECORDS = re.compile(f"(?:{_RECORD}\n)*+{_RECORD}")
+# Lines holding quotes, joined by "\n" (no line holds \r or \n), each of which csv.reader
+# read as one record (see _read_quoted). The text before a line's first quote holds no
+# quote: it is skipped at once (`[^"]` is sre's fastest loop, and cannot run past the line,
+# which holds a quote), and that quote must open a field (follow a `,` or start the line);
+# the grammar then reads the rest.
+_QUOTED_LINE = r'[^"]*+(?<![^,\n])' + _RECORD
+_CSV_QUOTED_LINES = re.compile(f"(?:{_QUOTED_LINE}\n)*+{_QUOTED_LINE}")
 _CSV_PREFIX = re.compile(f"{_FIELD}(?:,{_FIELD})*")
 # Field by field, keeping the quotes of a quoted field so that "" and empty differ.
 _CSV_FIELDS = re.compile(f"(?:^|,)(?:({_QUOTED})|({_UNQUOTED}))")
@@ -230,28 +235,19 @@ def _read_quoted(
     count = len(lines)
     if len(rows) != count:
         return None
-    # Only an escaped quote ("") puts a quote into a value of a valid line; so lines without
-    # "" must have none (checked all at once), and lines with "" must match the field grammar
-    # (checked all at once as well: the lines are known to be balanced, so no quoted field of
-    # the grammar can run over the "\n" that joins them).
-    escaped = list(map(contains, lines, repeat('""')))
-    if '"' in "".join(map("".join, compress(rows, map(not_, escaped)))) or (
-        any(escaped) and not _CSV_RECORDS.fullmatch("\n".join(compress(lines, escaped)))
-    ):
+    if not _CSV_QUOTED_LINES.fullmatch("\n".join(lines)):  # some line is not Ruby's CSV
         for position, line in enumerate(lines):
             if not _CSV_RECORD.fullmatch(line):
                 index = list(compress(range(len(flags)), flags))[position]
                 raise _csv_error(line, first + index)
     exact = [False] * count
-    if not any(escaped):
-        return rows, exact
-    for position in compress(range(count), escaped):
-        row = rows[position]
-        if "" in row:  # which empty fields were quoted? ask the field grammar
-            kinds = _CSV_KINDS.findall(lines[position])
+    for position in compress(range(count), map(not_, map(all, rows))):  # a "" value
+        line = lines[position]
+        if '""' in line:  # which empty fields were quoted? ask the field grammar
+            kinds = _CSV_KINDS.findall(line)
             rows[position] = [
                 value if value or kind else None
-                for value, kind in zip(row, kinds)  # noqa: B905
+                for value, kind in zip(rows[position], kinds)  # noqa: B905
             ]
             exact[position] = True
     return rows, exact
