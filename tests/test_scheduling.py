@@ -10,7 +10,14 @@ import pytest
 from rjbatch import Job, ValidationError, clock, field
 from rjbatch.batch import BatchJob
 from rjbatch.jobs import DirmonEntry, DirmonJob, HousekeepingJob, OnDemandBatchJob, OnDemandJob, UploadFileJob
-from rjbatch.plugins import Cron, LowerPriority, ProcessingWindow, Retry, ThrottleDependentJobs
+from rjbatch.plugins import (
+    Cron,
+    LowerPriority,
+    ProcessingWindow,
+    Retry,
+    ThrottleDependentJobs,
+    ThrottleWindows,
+)
 from rjbatch.testing import work_all, work_next
 from rjbatch.worker.picking import WorkerFilter, next_available_job
 
@@ -356,3 +363,59 @@ def test_on_demand_batch_job_uploads_in_before_code_and_sets_statistics_in_after
     assert list(job.output()) == [10, 20, 30, 40, 50]
     assert job.statistics == {"rows": 5}
     assert job.data == {"done": True}
+
+
+# -- ThrottleWindows ------------------------------------------------------------------
+class WindowedBatch(ThrottleWindows, BatchJob):
+    primary_schedule = "0 17 * * mon-fri UTC"
+    primary_duration = timedelta(hours=1)
+    destroy_on_complete = False
+    collect_output = True
+
+    def perform(self, record):
+        return record
+
+
+@pytest.mark.parametrize("moment, inside", [
+    (datetime(2026, 1, 17, 17, 30, tzinfo=UTC), False),   # Saturday
+    (datetime(2026, 1, 14, 17, 0, 0, tzinfo=UTC), True),  # the first second
+    (datetime(2026, 1, 14, 17, 59, 59, tzinfo=UTC), True),
+    (datetime(2026, 1, 14, 18, 0, 0, tzinfo=UTC), False),
+])
+def test_throttle_window_edges(frozen_clock, moment, inside):
+    frozen_clock.set(moment)
+    assert (WindowedBatch()._slices_throttled() is None) is inside
+
+
+def test_primary_and_secondary_windows(frozen_clock):
+    job = WindowedBatch(primary_schedule="0 17 * * mon-thu America/New_York",
+                        primary_duration=timedelta(hours=15),
+                        secondary_schedule="0 17 * * fri America/New_York",
+                        secondary_duration=timedelta(hours=63))
+    for moment, inside in [
+        (datetime(2026, 1, 14, 22, 10, tzinfo=UTC), True),    # Wednesday 17:10 New York
+        (datetime(2026, 1, 14, 21, 30, tzinfo=UTC), False),   # Wednesday 16:30
+        (datetime(2026, 1, 17, 6, 0, tzinfo=UTC), True),      # Saturday 01:00
+        (datetime(2026, 1, 19, 15, 0, tzinfo=UTC), False),    # Monday 10:00
+    ]:
+        frozen_clock.set(moment)
+        assert (job._slices_throttled() is None) is inside, moment
+
+
+def test_only_a_secondary_window_still_throttles(frozen_clock):
+    frozen_clock.set(datetime(2026, 1, 14, 12, 0, tzinfo=UTC))
+    job = WindowedBatch(primary_schedule=None, secondary_schedule="0 17 * * * UTC",
+                        secondary_duration=timedelta(hours=1))
+    assert job._slices_throttled() is not None
+
+
+def test_slices_wait_outside_the_window_and_run_inside_it(frozen_clock):
+    frozen_clock.set(datetime(2026, 1, 14, 12, 0, tzinfo=UTC))
+    job = WindowedBatch()
+    job.upload([1, 2, 3])
+    job.save()
+    work_next()
+    assert job.reload().is_running and job.input.count() == 1
+    frozen_clock.set(datetime(2026, 1, 14, 17, 5, tzinfo=UTC))
+    work_all()
+    assert job.reload().is_completed and list(job.output()) == [1, 2, 3]

@@ -387,6 +387,13 @@ class BatchJob(Job):
         return self.is_running and self.sub_state == PROCESSING
 
     def _apply_worker_throttle(self, claimed: list[dict], context: WorkContext) -> list[dict]:
+        slices_throttled = getattr(self, "_slices_throttled", None)
+        reason = slices_throttled() if slices_throttled else None
+        if reason:
+            self._store().release_slices(self.id, "main", [s["id"] for s in claimed])
+            self.logger.info("slices held: %s", reason)
+            context.exclude(self.id)
+            return []
         limit = self.throttle_running_workers
         if not limit or not self.is_persisted:
             return claimed

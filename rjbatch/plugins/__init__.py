@@ -8,10 +8,10 @@ from rjbatch.plugins.processing_window import ProcessingWindow
 from rjbatch.plugins.restart import Restart
 from rjbatch.plugins.retry import Retry
 from rjbatch.plugins.singleton import Singleton
-from rjbatch.plugins.throttles import LowerPriority, ThrottleDependentJobs
+from rjbatch.plugins.throttles import LowerPriority, ThrottleDependentJobs, ThrottleWindows
 from rjbatch.plugins.transaction import Transaction
 
 __all__ = [
     "Cron", "LowerPriority", "ProcessingWindow", "Restart", "Retry", "Singleton",
-    "ThrottleDependentJobs", "Transaction",
+    "ThrottleDependentJobs", "ThrottleWindows", "Transaction",
 ]

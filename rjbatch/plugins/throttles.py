@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import ClassVar
 
+from rjbatch import clock
 from rjbatch.callbacks import before_batch
+from rjbatch.fields import field
 from rjbatch.throttles import throttle
 
 
@@ -32,3 +35,32 @@ class LowerPriority:
         if self.record_count is None:
             return
         self.priority = min(self.priority + self.record_count // self.lower_priority_count, 100)
+
+
+class ThrottleWindows:
+    """Batch jobs: slices run only inside windows that open on cron schedules.
+
+    A window is ``[start, start + duration)``. With a primary and a secondary window, a
+    slice may run inside either; with only a secondary one, inside it (Rocket Job never
+    throttled then). Starting and finishing the job, and its batch callbacks, are not held.
+    """
+
+    primary_schedule = field(str, user_editable=True, copy_on_restart=True)
+    primary_duration = field(timedelta, user_editable=True, copy_on_restart=True)
+    secondary_schedule = field(str, user_editable=True, copy_on_restart=True)
+    secondary_duration = field(timedelta, user_editable=True, copy_on_restart=True)
+
+    @staticmethod
+    def _inside(schedule: str, duration: timedelta) -> bool:
+        from rjbatch import cron
+
+        moment = clock.now() + timedelta(seconds=1)
+        opened = cron.previous_time(schedule, moment)
+        return not opened + duration < moment
+
+    def _slices_throttled(self) -> str | None:
+        windows = [(s, d) for s, d in ((self.primary_schedule, self.primary_duration),
+                                       (self.secondary_schedule, self.secondary_duration)) if s and d]
+        if not windows or any(self._inside(s, d) for s, d in windows):
+            return None
+        return "outside its throttle windows"
