@@ -7,9 +7,16 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from rjbatch import Job, ValidationError, clock, field
+from rjbatch import Job, ValidationError, field
 from rjbatch.batch import BatchJob
-from rjbatch.jobs import DirmonEntry, DirmonJob, HousekeepingJob, OnDemandBatchJob, OnDemandJob, UploadFileJob
+from rjbatch.jobs import (
+    DirmonEntry,
+    DirmonJob,
+    HousekeepingJob,
+    OnDemandBatchJob,
+    OnDemandJob,
+    UploadFileJob,
+)
 from rjbatch.plugins import (
     Cron,
     LowerPriority,
