@@ -119,6 +119,7 @@ def process_file(options: ProcessOptions) -> ProcessResult:
             workers.stop()
             written = None
             if job.is_completed:
+                progress.writing(job._store().count_output_slices(job.id, options.category)[1])
                 written = job.download(options.output, options.category, on_progress=progress.written)
                 progress.written(written)
     except BaseException:
@@ -187,9 +188,13 @@ class _Progress:
             self.bar.update(self.process_task, completed=done,
                             detail=f"{done:,} records" + (f", {failed:,} in failed slices" if failed else ""))
 
+    def writing(self, total: int) -> None:
+        if self.bar is not None:
+            self.bar.update(self.write_task, total=max(total, 1))
+
     def written(self, records: int) -> None:
         if self.bar is not None:
-            self.bar.update(self.write_task, completed=records, total=None, detail=f"{records:,} records")
+            self.bar.update(self.write_task, completed=records, detail=f"{records:,} records")
 
 
 class ProcessFailed(RjbatchError):
