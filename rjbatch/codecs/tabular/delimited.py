@@ -2,17 +2,22 @@
 
 Parsing keeps an unquoted empty field (``a,,b``) apart from a quoted empty one
 (``a,"",b``): the first is ``None``, the second ``""``. Python 3.11's csv module cannot tell
-them apart, so a batch of lines is read in a few C-level passes (``csv_dicts``): the
-lines without a quote are split on ``,``; the lines holding a quote are read again by one strict
-``csv.reader``, which rejects what Ruby rejects except a stray quote inside an unquoted field
-(``a"b``): that puts a quote into a value, and only lines with such a value are checked with
-the field grammar (a regex). Only when such a line holds ``""`` and an empty value does a
-second regex tell which of its fields were quoted. Lines holding a line break, and batches
-the reader cannot read, take the line-by-line path (``_csv_rows_quoted``).
+them apart, and accepts some lines that Ruby rejects, so a batch of lines (``csv_dicts``,
+``csv_rows``) is read in a few C-level passes:
 
-Rendering a batch (``csv_lines``) joins each row with ``,`` in C and quotes field by field
-only the rows that need it; Python's ``csv.writer`` is no help, as it writes ``None`` and
-``""`` alike (and is slower than this).
+- lines without a quote are split on ``,`` (and, given the columns, unpacked straight into
+  dicts by a generated list comprehension, which turns ``""`` into None);
+- lines holding a quote are checked all at once by one regex of Ruby's grammar, then read
+  by one strict ``csv.reader``, whose row count also shows an unclosed quote; only lines
+  that may hold a quoted empty field (``""`` between commas or at an end) are read again
+  field by field, to tell ``""`` from None;
+- a batch holding a line break, or a field beyond ``csv.field_size_limit()``, goes line by
+  line (``_csv_rows_quoted``), which also raises Ruby's errors.
+
+Rendering a batch (``csv_lines``) joins each row with ``,`` in C, finds in C the lines that
+show a quote, an extra comma, a line break or an empty string, and quotes field by field
+only those rows. Python's ``csv.writer`` is no help: it writes ``None`` and ``""`` alike,
+and is slower than this.
 """
 
 from __future__ import annotations
@@ -21,9 +26,9 @@ import csv
 import json
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from itertools import compress, repeat
-from operator import contains, getitem, not_
+from operator import contains, getitem, ne, not_, or_
 from typing import TYPE_CHECKING, Any
 
 from .errors import MalformedLine, excerpt
@@ -44,11 +49,12 @@ _FIELD = f"(?:{_QUOTED}|{_UNQUOTED})"
 # atomic group match exactly the same records, only sooner.
 _RECORD = r'(?>"[^"]*+(?:""[^"]*+)*+"|[^",\r\n]*+)(?:,(?>"[^"]*+(?:""[^"]*+)*+"|[^",\r\n]*+))*+'
 _CSV_RECORD = re.compile(_RECORD + r"\r?")
-# Lines holding quotes, joined by "\n" (no line holds \r or \n), each of which csv.reader
-# read as one record (see _read_quoted). The text before a line's first quote holds no
-# quote: it is skipped at once (`[^"]` is sre's fastest loop, and cannot run past the line,
-# which holds a quote), and that quote must open a field (follow a `,` or start the line);
-# the grammar then reads the rest.
+# Lines holding quotes (and no \r or \n), joined by "\n". The text before a line's first quote
+# holds no quote: it is skipped at once (`[^"]` is sre's fastest loop, and cannot run past
+# the line, which holds a quote), and that quote must open a field (follow a `,` or start
+# the line); the grammar then reads the rest. A quoted field could run over the "\n" into
+# the next line (as in a record): the caller must also make sure that csv.reader reads
+# each line as one record; given that, this matches when every line is a valid record.
 _QUOTED_LINE = r'[^"]*+(?<![^,\n])' + _RECORD
 _CSV_QUOTED_LINES = re.compile(f"(?:{_QUOTED_LINE}\n)*+{_QUOTED_LINE}")
 _CSV_PREFIX = re.compile(f"{_FIELD}(?:,{_FIELD})*")
@@ -118,24 +124,23 @@ def csv_rows(lines: Sequence[str], line_number: int | None = None) -> list[list 
     ``line_number`` is the number of ``lines[0]``; errors name ``line_number + index``
     (or the 1-based index in ``lines`` when no number is given).
     """
-    count = len(lines)
     first = 1 if line_number is None else line_number
     flat = "".join(lines)  # single-character searches in it run at memchr() speed
     if "\r" in flat or "\n" in flat:  # a line holds a line break (rare): line by line
         return _csv_rows_quoted(lines, first, first)
+    rows = _split_rows(lines)
+    keep: set[int] = set()
     if '"' in flat:
         flags = list(map(contains, lines, repeat('"')))
-        quoted = _read_quoted(list(compress(lines, flags)), flags, first)
+        quoted_lines = list(compress(lines, flags))
+        _check_quoted(quoted_lines, flags, first)
+        quoted = _read_quoted(quoted_lines)
         if quoted is None:
             return _csv_rows_quoted(lines, first, first)
-        rows = _split_rows(lines)
-        keep = set()
-        for index, (row, is_exact) in zip(compress(range(count), flags), zip(*quoted)):  # noqa: B905
+        for index, row, is_exact in zip(compress(range(len(lines)), flags), *quoted):  # noqa: B905
             rows[index] = row
             if is_exact:
                 keep.add(index)
-    else:
-        rows, keep = _split_rows(lines), set()
     return [
         [value or None for value in row] if row and "" in row and index not in keep else row
         for index, row in enumerate(rows)
@@ -145,11 +150,12 @@ def csv_rows(lines: Sequence[str], line_number: int | None = None) -> list[list 
 def csv_dicts(
     lines: Sequence[str], line_number: int | None, mapper: RowMapper
 ) -> list[dict[str, Any] | None]:
-    """``mapper.to_dict`` of every row of ``csv_rows``, in as few Python steps as possible.
+    """``mapper.to_dict`` of every row of ``csv_rows`` (None for a blank line); the hot path
+    of a batch job.
 
-    The hot path of a batch job. Lines without quotes are split all at once into one flat
-    list; the lines holding quotes are read by one ``csv.reader`` (``_read_quoted``); the
-    two lists of dicts are then merged back into line order in C.
+    Lines without quotes are split and made into dicts by one generated list comprehension;
+    the lines holding quotes are checked by one regex and read by one ``csv.reader`` into
+    dicts the same way; the two lists of dicts are then merged back into line order in C.
     """
     count = len(lines)
     first = 1 if line_number is None else line_number
@@ -160,15 +166,24 @@ def csv_dicts(
         return _plain_dicts(lines, mapper)
     flags = list(map(contains, lines, repeat('"')))
     quoted_lines = list(compress(lines, flags))
-    quoted = _read_quoted(quoted_lines, flags, first)
-    if quoted is None:
+    _check_quoted(quoted_lines, flags, first)  # valid records, if each is read as one row
+    try:
+        try:
+            quoted_dicts = mapper.dicts_of_lazy_rows(csv.reader(quoted_lines, strict=True))
+        except ValueError:  # a row of another width
+            quoted_dicts = None
+        if quoted_dicts is None:
+            quoted_dicts = mapper.to_dicts(list(csv.reader(quoted_lines, strict=True)), True)
+    except csv.Error:  # a field beyond csv.field_size_limit()
         return mapper.to_dicts(_csv_rows_quoted(lines, first, first))
-    rows, exact = quoted
-    quoted_dicts = mapper.to_dicts(rows, True)
-    if any(exact):  # rows holding a quoted empty field are final: "" stays ""
-        to_dict = mapper.to_dict
-        for position in compress(range(len(rows)), exact):
-            quoted_dicts[position] = to_dict(rows[position])
+    if len(quoted_dicts) != len(quoted_lines):  # an unclosed quote ran into the next line
+        return mapper.to_dicts(_csv_rows_quoted(lines, first, first))
+    # A quoted empty field is "" (not None): look closer at the rows holding a None.
+    with_none = compress(
+        range(len(quoted_dicts)), map(not_, map(all, map(dict.values, quoted_dicts)))
+    )
+    for position in _maybe_quoted_empty(quoted_lines, with_none):
+        quoted_dicts[position] = mapper.to_dict(_tokenize(quoted_lines[position]))
     if len(quoted_lines) == count:
         return quoted_dicts
     plain_dicts = _plain_dicts(list(compress(lines, map(not_, flags))), mapper)
@@ -182,7 +197,7 @@ def _is_blank_row(line: str) -> bool:
 
 
 def _split_rows(lines: Sequence[str]) -> list[Any]:
-    """Lines without quotes or line breaks split on ``,``; ``None`` for a blank line.
+    """Lines without line breaks split on ``,``; ``None`` for a blank line.
 
     Lazy: an empty field is ``""`` still (it stands for None).
     """
@@ -197,60 +212,78 @@ def _split_rows(lines: Sequence[str]) -> list[Any]:
 
 def _plain_dicts(lines: list[str], mapper: RowMapper) -> list[dict[str, Any] | None]:
     """Dicts of lines without quotes or line breaks (empty fields are None)."""
-    count, width = len(lines), mapper.width
-    if width >= 2 and count:
-        # Split all lines at once, each followed by a "\n" item (no field can be "\n"):
-        # if every "\n" is where it should be, every line has exactly `width` fields.
-        values = ",\n,".join(lines).split(",")
-        if (
-            len(values) == count * (width + 1) - 1
-            and values[width :: width + 1].count("\n") == count - 1
-        ):
-            values.append("\n")
-            dicts = mapper.dicts_of_flat_values(values)
-            if dicts is not None:
-                return dicts
+    commas = mapper.width - 1
+    # A blank line or a short row (often the last one) would stop the builder: look first.
+    if lines and lines[0].count(",") == commas and lines[-1].count(",") == commas:
+        try:
+            dicts = mapper.dicts_of_plain_lines(lines)
+        except ValueError:  # a row of another width, or a blank line
+            dicts = None
+        if dicts is not None:
+            return dicts
     return mapper.to_dicts(_split_rows(lines), True)
 
 
-def _read_quoted(
-    lines: list[str], flags: list[bool], first: int
-) -> tuple[list[list[str | None]], list[bool]] | None:
-    """Read lines holding quotes (no line breaks) with one strict ``csv.reader``.
+def _check_quoted(lines: list[str], flags: list[bool], first: int) -> None:
+    """Raise Ruby's error for the first of these lines (each holding a quote) that is not a
+    CSV record; ``flags`` place them among all lines, ``first`` numbers those.
+
+    A line with an unclosed quote may pass, joined to the next: the caller must then see
+    csv.reader return fewer rows than lines, and go line by line (which raises)."""
+    if _CSV_QUOTED_LINES.fullmatch("\n".join(lines)):
+        return
+    for position, line in enumerate(lines):
+        if not _CSV_RECORD.fullmatch(line):
+            index = list(compress(range(len(flags)), flags))[position]
+            raise _csv_error(line, first + index)
+
+
+def _read_quoted(lines: list[str]) -> tuple[list[list[str | None]], list[bool]] | None:
+    """Read lines holding quotes, checked by ``_check_quoted``, with one ``csv.reader``.
 
     Returns ``(rows, exact)``: the rows are lazy (a ``""`` is an unquoted empty field, which
     stands for None) unless ``exact`` is True for that row, which then holds a quoted empty
-    field and is final. None when the reader cannot read the lines one record each: the
-    caller then goes line by line, which raises the right error.
-
-    Any line that Ruby rejects either makes the reader fail (text after a closing quote, an
-    unclosed quote at the end), or runs into the next lines (an unclosed quote: fewer rows
-    come back), or puts a stray quote into a value (``a"b``), which the field grammar then
-    rejects, naming ``first`` plus the line's index among all the ``flags``.
+    field and is final. None when the reader fails (a field beyond
+    ``csv.field_size_limit()``) or reads fewer rows than lines (an unclosed quote): the
+    caller then goes line by line.
     """
     try:
         rows: list[Any] = list(csv.reader(lines, strict=True))
-    except csv.Error:  # Ruby's error, or a field beyond csv.field_size_limit()
+    except csv.Error:
         return None
-    count = len(lines)
-    if len(rows) != count:
+    if len(rows) != len(lines):
         return None
-    if not _CSV_QUOTED_LINES.fullmatch("\n".join(lines)):  # some line is not Ruby's CSV
-        for position, line in enumerate(lines):
-            if not _CSV_RECORD.fullmatch(line):
-                index = list(compress(range(len(flags)), flags))[position]
-                raise _csv_error(line, first + index)
-    exact = [False] * count
-    for position in compress(range(count), map(not_, map(all, rows))):  # a "" value
-        line = lines[position]
-        if '""' in line:  # which empty fields were quoted? ask the field grammar
-            kinds = _CSV_KINDS.findall(line)
-            rows[position] = [
-                value if value or kind else None
-                for value, kind in zip(rows[position], kinds)  # noqa: B905
-            ]
-            exact[position] = True
+    exact = [False] * len(rows)
+    for position in _maybe_quoted_empty(lines):
+        rows[position] = _tokenize(lines[position])
+        exact[position] = True
     return rows, exact
+
+
+def _maybe_quoted_empty(lines: list[str], positions: Iterable[int] | None = None) -> list[int]:
+    """Which of these lines (all of them, or those at ``positions``) may hold a quoted empty
+    field: ``""`` between commas or at either end (an escaped quote may look the same,
+    which only costs a closer look)."""
+    if positions is not None:
+        return [
+            position
+            for position in positions
+            if ',"",' in (line := lines[position]) or line.startswith('""') or line.endswith('""')
+        ]
+    return list(
+        compress(
+            range(len(lines)),
+            map(
+                or_,
+                map(contains, lines, repeat(',"",')),
+                map(
+                    or_,
+                    map(str.startswith, lines, repeat('""')),
+                    map(str.endswith, lines, repeat('""')),
+                ),
+            ),
+        )
+    )
 
 
 def _csv_rows_quoted(
@@ -411,6 +444,20 @@ def _quoted_line(values: Sequence[str | None]) -> str:
     )
 
 
+def _requoted(line: str, values: Sequence[str]) -> str:
+    """``csv_line`` of non-empty strings without line breaks, given their joined ``line``."""
+    if '"' not in line:  # then commas made it need quotes
+        return ",".join(
+            ['"' + value.replace('"', '""') + '"' if "," in value else value for value in values]
+        )
+    return ",".join(
+        [
+            '"' + value.replace('"', '""') + '"' if '"' in value or "," in value else value
+            for value in values
+        ]
+    )
+
+
 def csv_lines(rows: Sequence[Sequence[Any]], width: int) -> list[str]:
     """``csv_line`` of every row, each of exactly ``width`` values; the render hot path.
 
@@ -427,12 +474,16 @@ def csv_lines(rows: Sequence[Sequence[Any]], width: int) -> list[str]:
         lines = list(map(",".join, rows))
         gaps = False
     except TypeError:  # a None, or a value that is not a string
-        try:
-            lines = [",".join(map(_GAP_TEXT, row, row)) for row in rows]
+        try:  # all(row): no None, no "" (and no 0...): a plain join, which checks the rest
+            lines = [
+                ",".join(row) if all(row) else ",".join(map(_GAP_TEXT, row, row)) for row in rows
+            ]
         except TypeError:  # numbers, dates, lists...: spell them first
             rows = [
-                [value if value is None or value.__class__ is str else _text_of(value)
-                 for value in row]
+                [
+                    value if value is None or value.__class__ is str else _text_of(value)
+                    for value in row
+                ]
                 for row in rows
             ]
             lines = [",".join(map(_GAP_TEXT, row, row)) for row in rows]
@@ -455,10 +506,15 @@ def csv_lines(rows: Sequence[Sequence[Any]], width: int) -> list[str]:
         ]
     if '"' not in flat and flat.count(",") == len(lines) * commas:
         return lines  # no value holds a quote, a comma or a line break
-    return [
-        line if '"' not in line and line.count(",") == commas else _quoted_line(row)
-        for line, row in zip(lines, rows)  # noqa: B905 - same length
-    ]
+    # The rows whose line holds a quote or more commas than the joins: all found in C.
+    needs_quotes = map(
+        or_,
+        map(contains, lines, repeat('"')),
+        map(ne, map(str.count, lines, repeat(",")), repeat(commas)),
+    )
+    for index in compress(range(len(lines)), needs_quotes):
+        lines[index] = _quoted_line(rows[index]) if gaps else _requoted(lines[index], rows[index])
+    return lines
 
 
 def psv_field(value: Any) -> str:

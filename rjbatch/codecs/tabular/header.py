@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from operator import itemgetter
+from itertools import compress, repeat
+from operator import getitem, itemgetter, not_
 from typing import Any
 
 from .errors import InvalidHeader
@@ -100,8 +101,17 @@ class RowMapper:
     """
 
     __slots__ = (
-        "columns", "keys", "width", "direct", "_pick", "_build", "_build_lazy", "_build_flat",
-        "_getter", "_template", "_nones",
+        "columns",
+        "keys",
+        "width",
+        "direct",
+        "_pick",
+        "_build",
+        "_build_lazy",
+        "_build_split",
+        "_getter",
+        "_template",
+        "_nones",
     )
 
     def __init__(self, columns: Sequence[str]) -> None:
@@ -120,7 +130,7 @@ class RowMapper:
             self._pick = lambda row: (row[index],)
         else:
             self._pick = itemgetter(*wanted)
-        self._build, self._build_lazy, self._build_flat = _compile_builders(self.columns)
+        self._build, self._build_lazy, self._build_split = _compile_builders(self.columns)
         # Rendering: one C-level lookup of every column. A skipped column is looked up in
         # ``_nones`` merged over the record, so that it is always None, as in to_values().
         self._getter = itemgetter(*self.columns) if self.width >= 2 else None
@@ -128,6 +138,10 @@ class RowMapper:
         self._nones: dict[str, Any] = {
             column: None for column in self.columns if is_skipped(column)
         }
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # The generated builders cannot be pickled: rebuild them from the columns.
+        return (RowMapper, (self.columns,))
 
     def to_dict(self, row: list[Any]) -> dict[str, Any]:
         """The dict for one row (a short row is padded with None first)."""
@@ -137,21 +151,34 @@ class RowMapper:
             return dict(zip(self.keys, row))  # noqa: B905 - the hot path
         return dict(zip(self.keys, self._pick(row)))  # noqa: B905
 
-    def to_dicts(
-        self, rows: list[Any], empty_is_none: bool = False
-    ) -> list[dict[str, Any] | None]:
+    def to_dicts(self, rows: list[Any], empty_is_none: bool = False) -> list[dict[str, Any] | None]:
         """``to_dict`` of every row, ``None`` for a ``None`` (blank) or empty row.
 
         With ``empty_is_none`` every ``""`` value stands for an unquoted empty field and
         becomes ``None``. Rows of exactly ``width`` values take one generated list
-        comprehension (constant keys: about twice as fast as ``dict(zip())``).
+        comprehension (constant keys: about twice as fast as ``dict(zip())``); the others,
+        if any, go row by row and the two lists are merged back in order.
         """
         build = self._build_lazy if empty_is_none else self._build
-        if build is not None:
+        if build is None or not rows:
+            return self._to_dicts_one_by_one(rows, empty_is_none)
+        width = self.width
+        first, last = rows[0], rows[-1]
+        if first is not None and last is not None and len(first) == len(last) == width:
             try:
                 return build(rows)
             except (TypeError, ValueError):  # a blank line or a row of another width
                 pass
+        fits = [row is not None and len(row) == width for row in rows]
+        built = build(compress(rows, fits))
+        others = self._to_dicts_one_by_one(list(compress(rows, map(not_, fits))), empty_is_none)
+        # fits[i] picks the list that row i's dict comes from: others (0) or built (1).
+        sources = (iter(others), iter(built))
+        return list(map(next, map(getitem, repeat(sources), fits)))
+
+    def _to_dicts_one_by_one(
+        self, rows: list[Any], empty_is_none: bool
+    ) -> list[dict[str, Any] | None]:
         to_dict = self.to_dict
         if empty_is_none:
             return [
@@ -160,15 +187,26 @@ class RowMapper:
             ]
         return [to_dict(row) if row else None for row in rows]
 
-    def dicts_of_flat_values(self, values: list[str]) -> list[dict[str, Any]] | None:
-        """Dicts of rows laid end to end, each of exactly ``width`` values then one separator
-        item (ignored); ``""`` becomes None. None when no builder could be compiled.
+    def dicts_of_plain_lines(self, lines: Iterable[str]) -> list[dict[str, Any]] | None:
+        """Dicts of CSV lines without quotes or line breaks, split on ``,`` (``""`` is None).
 
-        One list holding every value is cheaper than a list per row: fewer objects for the
-        garbage collector to track, and no per-row list at all.
+        Each line is split, unpacked and dropped at once: no list of rows stays alive for
+        the garbage collector to walk through while the dicts are made. None when there are
+        fewer than two columns (a blank line would not stand out); raises ValueError for a
+        line of another width (or a blank line): the caller then goes row by row.
         """
-        build = self._build_flat
-        return None if build is None else build(values)
+        build = self._build_split
+        if build is None or self.width < 2:
+            return None
+        return build(lines)
+
+    def dicts_of_lazy_rows(self, rows: Iterable[list[str]]) -> list[dict[str, Any]] | None:
+        """``to_dicts(rows, True)`` of rows of exactly ``width`` values, consumed as they come.
+
+        None when no builder could be made; raises ValueError for a row of another width.
+        """
+        build = self._build_lazy
+        return None if build is None else build(rows)
 
     def to_values(self, record: dict[str, Any]) -> list[Any]:
         """The record's values in column order; missing keys and skipped columns give None."""
@@ -192,10 +230,10 @@ class RowMapper:
         return [getter({**record, **nones}) for record in records]
 
     def values_of_sparse_dicts(self, records: list[dict[str, Any]]) -> list[Sequence[Any]]:
-        """``values_of_dicts`` for records that may lack columns (they give None)."""
+        """``values_of_dicts`` for records that may lack columns (they give None); only
+        after ``values_of_dicts`` raised KeyError (so there are two columns or more)."""
         getter = self._getter
-        if getter is None:
-            return list(map(self.to_values, records))
+        assert getter is not None
         template, nones = self._template, self._nones
         return [getter({**template, **record, **nones}) for record in records]
 
@@ -210,9 +248,9 @@ def _compile_builders(columns: list[str]) -> tuple[Any, Any, Any]:
     ``build`` is ``[{"a": _0, "b": _1} for _0, _1, in rows]``: the keys are constants (repr
     of each name, so any name is safe), a skipped column is unpacked but left out, and a
     duplicated key keeps its first position with its last value, like ``dict(zip())``.
-    ``build_lazy`` turns ``""`` into None as well. Both raise ValueError or TypeError for a
-    row of another width or a ``None``; the caller then goes row by row. ``build_flat`` is
-    ``build_lazy`` over one flat list of values, each row followed by a separator item.
+    ``build_lazy`` turns ``""`` into None as well, and ``build_split`` is ``build_lazy`` of
+    lines split on ``,``. They raise ValueError for a row of another width (TypeError for a
+    ``None``); the caller then goes row by row.
     """
     width = len(columns)
     if not 0 < width <= _MAX_GENERATED_COLUMNS or any(c.__class__ is not str for c in columns):
@@ -229,10 +267,9 @@ def _compile_builders(columns: list[str]) -> tuple[Any, Any, Any]:
     source = (
         f"def build(rows):\n    return [{{{plain}}} for {targets} in rows]\n"
         f"def build_lazy(rows):\n    return [{{{lazy}}} for {targets} in rows]\n"
-        f"def build_flat(values):\n"
-        f"    items = [iter(values)] * {width + 1}\n"
-        f"    return [{{{lazy}}} for {targets} _end in zip(*items)]\n"
+        f"def build_split(lines):\n"
+        f"    return [{{{lazy}}} for {targets} in map(split, lines, repeat(','))]\n"
     )
-    namespace: dict[str, Any] = {}
+    namespace: dict[str, Any] = {"split": str.split, "repeat": repeat}
     exec(compile(source, "<rjbatch.codecs.tabular row builder>", "exec"), namespace)
-    return namespace["build"], namespace["build_lazy"], namespace["build_flat"]
+    return namespace["build"], namespace["build_lazy"], namespace["build_split"]
