@@ -515,32 +515,40 @@ class _SliceProcessor:
         return self._encode(piece, job._finish_outputs(results), existing)
 
     def _perform_all(self, records: list[Any], start: int, results: dict[str, list[Any]]) -> int:
+        """Call perform on each record from ``start``; the one loop every record goes through."""
         perform = self.perform
         main = results.get("main")
+        append = main.append if main is not None else None
         nils = self.main_nils
-        collect = self.collect
-        index = start
+        route = self._route
         job = self.job
         skip_none = getattr(job, "_skip_none_records", False)
+        index = start
         try:
+            if not self.collect:
+                for index in range(start, len(records)):
+                    job._record_index = index
+                    record = records[index]
+                    if record is not None or not skip_none:
+                        perform(record)
+                return len(records)
             for index in range(start, len(records)):
                 job._record_index = index
                 record = records[index]
                 if record is None and skip_none:
                     continue
                 value = perform(record)
-                if not collect:
+                if value is None:
+                    if nils:
+                        append(None)
                     continue
                 kind = type(value)
                 if kind is Result or kind is Results:
-                    self._route(value, results)
-                elif value is None:
-                    if nils:
-                        main.append(None)
-                elif main is not None:
-                    main.append(value)
+                    route(value, results)
+                elif append is not None:
+                    append(value)
                 else:
-                    raise UnknownCategory(f"{type(self.job).__name__} has no output category 'main'")
+                    raise UnknownCategory(f"{type(job).__name__} has no output category 'main'")
         except Exception as exc:
             exc._rjbatch_index = index  # type: ignore[attr-defined]
             raise
