@@ -368,13 +368,21 @@ class MongoStore:
         return False
 
     def _poll(self, timeout: float, stop: Callable[[], bool] | None) -> bool:
+        """A change made since this thread's last wait ended counts too (none is missed)."""
         deadline = time.monotonic() + timeout
+        local = self._local
         version = self.data_version()
+        seen = getattr(local, "seen_version", None)
+        local.seen_version = version
+        if seen is not None and seen != version:
+            return True
         while time.monotonic() < deadline:
             if stop is not None and stop():
                 return False
             time.sleep(min(self.change_poll_seconds, max(0.0, deadline - time.monotonic())))
-            if self.data_version() != version:
+            current = self.data_version()
+            if current != version:
+                local.seen_version = current
                 return True
         return False
 

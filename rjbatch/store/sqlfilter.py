@@ -47,7 +47,14 @@ def _json_default(value: Any) -> Any:
 
 @dataclass
 class Dialect:
-    """How one SQL backend names fields and writes parameters."""
+    """How one SQL backend names fields and writes parameters.
+
+    The defaults are SQLite's. PostgreSQL reaches into the document as ``jsonb`` and
+    compares it with JSON parameters (``doc_param``), matches regexes on the field's text
+    (``doc_text``), keeps datetimes typed for its ``timestamptz`` columns
+    (``column_value``), writes JSON that ``jsonb`` accepts (``json_text``) and sorts
+    missing values first, as SQLite and MongoDB do.
+    """
 
     columns: dict[str, str]
     doc_path: Callable[[str], str]
@@ -55,11 +62,34 @@ class Dialect:
     json_param: Callable[[str], str] = field(default=lambda p: f"json({p})")
     regex: Callable[[str, str], str] = field(default=lambda expr, p: f"{expr} REGEXP {p}")
     class_match: Callable[[str], str] = field(default=lambda p: f"instr(classes, {p}) > 0")
+    class_param: Callable[[str], Any] = field(default=lambda name: f"|{name}|")
+    # every value compared with a document field travels as JSON text, written this way
+    doc_param: Callable[[str], str] | None = None
+    # a document field as text, for $regex (None: the field's own expression)
+    doc_text: Callable[[str], str] | None = None
+    column_value: Callable[[Any], Any] = encode_value
+    json_text: Callable[[Any], str] = dumps  # JSON parameters as text
+    nulls_first: bool = False  # ORDER BY writes NULLS FIRST ascending, NULLS LAST descending
 
     def expr(self, name: str) -> str:
         if name in self.columns:
             return self.columns[name]
         return self.doc_path(name)
+
+    def target(self, name: str) -> Target:
+        if name in self.columns:
+            return Target(self.columns[name], self.columns[name], False)
+        path = self.doc_path(name)
+        return Target(path, self.doc_text(name) if self.doc_text else path, True)
+
+
+@dataclass(frozen=True)
+class Target:
+    """A filtered field: its SQL expression, its text for regexes, and where it lives."""
+
+    expr: str
+    text: str
+    in_doc: bool
 
 
 class FilterError(ValueError):
@@ -76,7 +106,12 @@ def where_clause(filter: Filter | None, dialect: Dialect) -> tuple[str, list[Any
 def order_clause(order: Order, dialect: Dialect) -> str:
     if not order:
         return ""
-    parts = [f"{dialect.expr(name)} {'DESC' if direction < 0 else 'ASC'}" for name, direction in order]
+    parts = []
+    for name, direction in order:
+        sort = "DESC" if direction < 0 else "ASC"
+        if dialect.nulls_first:
+            sort += " NULLS LAST" if direction < 0 else " NULLS FIRST"
+        parts.append(f"{dialect.expr(name)} {sort}")
     return " ORDER BY " + ", ".join(parts)
 
 
@@ -91,37 +126,41 @@ def _condition(key: str, value: Any, d: Dialect, params: list[Any]) -> str:
     if key == "$and":
         return "(" + " AND ".join(_and(f, d, params) for f in value) + ")" if value else "1=1"
     if key == "_class":
-        params.append(f"|{value}|")
+        params.append(d.class_param(value))
         return d.class_match(d.placeholder)
-    expr = d.expr(key)
+    target = d.target(key)
     if isinstance(value, dict) and value and all(k.startswith("$") for k in value):
-        return "(" + " AND ".join(_operator(expr, op, arg, d, params) for op, arg in value.items()) + ")"
-    return _operator(expr, "$eq", value, d, params)
+        return "(" + " AND ".join(_operator(target, op, arg, d, params) for op, arg in value.items()) + ")"
+    return _operator(target, "$eq", value, d, params)
 
 
-def _param(value: Any, d: Dialect, params: list[Any]) -> str:
+def _param(value: Any, d: Dialect, params: list[Any], target: Target) -> str:
+    if target.in_doc and d.doc_param is not None:
+        params.append(d.json_text(value))
+        return d.doc_param(d.placeholder)
     if isinstance(value, dict | list):
-        params.append(dumps(value))
+        params.append(d.json_text(value))
         return d.json_param(d.placeholder)
-    params.append(encode_value(value))
+    params.append(d.column_value(value))
     return d.placeholder
 
 
-def _operator(expr: str, op: str, arg: Any, d: Dialect, params: list[Any]) -> str:
+def _operator(target: Target, op: str, arg: Any, d: Dialect, params: list[Any]) -> str:
+    expr = target.expr
     if op == "$eq":
-        return f"{expr} IS NULL" if arg is None else f"{expr} = {_param(arg, d, params)}"
+        return f"{expr} IS NULL" if arg is None else f"{expr} = {_param(arg, d, params, target)}"
     if op == "$ne":
         if arg is None:
             return f"{expr} IS NOT NULL"
-        return f"({expr} IS NULL OR {expr} != {_param(arg, d, params)})"
+        return f"({expr} IS NULL OR {expr} != {_param(arg, d, params, target)})"
     if op in ("$lt", "$lte", "$gt", "$gte"):
         sign = {"$lt": "<", "$lte": "<=", "$gt": ">", "$gte": ">="}[op]
-        return f"{expr} {sign} {_param(arg, d, params)}"
+        return f"{expr} {sign} {_param(arg, d, params, target)}"
     if op in ("$in", "$nin"):
         values = list(arg)
         has_null = any(v is None for v in values)
         values = [v for v in values if v is not None]
-        listed = ", ".join(_param(v, d, params) for v in values)
+        listed = ", ".join(_param(v, d, params, target) for v in values)
         if op == "$in":
             parts = [f"{expr} IN ({listed})"] if values else []
             if has_null:
@@ -137,11 +176,11 @@ def _operator(expr: str, op: str, arg: Any, d: Dialect, params: list[Any]) -> st
     if op == "$regex":
         pattern = arg.pattern if hasattr(arg, "pattern") else str(arg)
         params.append(pattern)
-        return d.regex(expr, d.placeholder)
+        return d.regex(target.text, d.placeholder)
     if op == "$not":
         if isinstance(arg, dict) and set(arg) == {"$regex"}:
-            return f"({expr} IS NULL OR NOT {_operator(expr, '$regex', arg['$regex'], d, params)})"
+            return f"({expr} IS NULL OR NOT {_operator(target, '$regex', arg['$regex'], d, params)})"
         if hasattr(arg, "pattern"):
-            return f"({expr} IS NULL OR NOT {_operator(expr, '$regex', arg, d, params)})"
+            return f"({expr} IS NULL OR NOT {_operator(target, '$regex', arg, d, params)})"
         raise FilterError(f"$not takes a $regex, got {arg!r}")
     raise FilterError(f"unsupported filter operator {op}")

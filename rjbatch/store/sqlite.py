@@ -232,14 +232,25 @@ class SQLiteStore:
         return self._execute("PRAGMA data_version").fetchone()[0]
 
     def wait_for_change(self, timeout: float, stop: Callable[[], bool] | None = None) -> bool:
-        """Poll ``PRAGMA data_version`` (microseconds each) every few milliseconds."""
+        """Poll ``PRAGMA data_version`` (microseconds each) every few milliseconds.
+
+        A commit made since this thread's last wait ended counts too: work added between
+        a worker's last look and this wait wakes it at once instead of being missed.
+        """
         deadline = time.monotonic() + timeout
+        local = self._local
         version = self.data_version()
+        seen = getattr(local, "seen_version", None)
+        local.seen_version = version
+        if seen is not None and seen != version:
+            return True
         while time.monotonic() < deadline:
             if stop is not None and stop():
                 return False
             time.sleep(self.change_poll_seconds)
-            if self.data_version() != version:
+            current = self.data_version()
+            if current != version:
+                local.seen_version = current
                 return True
         return False
 

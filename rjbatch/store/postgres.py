@@ -1,0 +1,628 @@
+"""The PostgreSQL store: many machines' workers on one database.
+
+Jobs keep their hot fields in real columns (timestamps as ``timestamptz``) and every
+other field in a ``jsonb`` document; slices are ``bytea`` in two small tables (input
+slices are deleted as they complete). The job claim is one ``UPDATE ... RETURNING``
+whose candidate is locked with ``FOR UPDATE SKIP LOCKED``, so concurrent workers never
+wait for each other or take the same job. Idle workers ``LISTEN`` for a notification
+that triggers send when work may have appeared.
+
+A connection belongs to one process and one thread, opened on first use, never an
+inherited one: a forked child's copies of its parent's connections are disconnected
+from the socket at fork time, so nothing the child does (or its garbage collector)
+can end the parent's sessions. The statements live in ``postgres.sql`` beside this
+file; the schema is versioned in ``rjbatch_schema`` and migrated under an advisory
+lock, so processes starting together do not race.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import os
+import re
+import select
+import threading
+import time
+import weakref
+from collections.abc import Callable, Iterator, Sequence
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+
+from rjbatch.errors import StoreError
+from rjbatch.fields import to_utc
+from rjbatch.store import sqlfilter
+from rjbatch.store.protocol import Doc, Filter, Order
+from rjbatch.store.sqlfilter import Dialect, encode_value, order_clause, where_clause
+
+JOB_COLUMNS = {
+    "_id": "id", "_type": "type", "state": "state", "sub_state": "sub_state",
+    "priority": "priority", "run_at": "run_at", "expires_at": "expires_at",
+    "created_at": "created_at", "started_at": "started_at",
+    "completed_at": "completed_at", "worker_name": "worker_name",
+}
+_COLUMN_FIELDS = {column: name for name, column in JOB_COLUMNS.items()}
+SCHEMA_VERSION = 1
+CHANNEL = "rjbatch"
+_MIGRATION_LOCK = 0x726A6261746368  # "rjbatch": the advisory lock migrations run under
+_SLICE_COLUMNS = ("data", "record_count", "serializer", "state", "processing_record_number")
+
+
+# a JSON \u0000 escape (not an escaped backslash followed by "u0000")
+_NUL_ESCAPE = re.compile(r"(?<!\\)((?:\\\\)*)\\u0000")
+
+
+def dumps(value: Any) -> str:
+    """JSON text for ``jsonb``, which cannot hold NUL: a NUL character becomes U+FFFD."""
+    text = sqlfilter.dumps(value)
+    return _NUL_ESCAPE.sub(r"\1\\ufffd", text) if "\\u0000" in text else text
+
+
+def _path_literal(name: str) -> str:
+    """A dotted name as a quoted ``text[]`` literal: ``'{"tags","region"}'``."""
+    parts = ",".join('"' + p.replace("\\", "\\\\").replace('"', '\\"') + '"' for p in name.split("."))
+    return "'{" + parts.replace("'", "''").replace("%", "%%") + "}'"
+
+
+def _doc_path(name: str) -> str:
+    # JSON null reads as SQL NULL, as SQLite's json_extract gives it
+    return f"nullif(doc #> {_path_literal(name)}, 'null'::jsonb)"
+
+
+def _doc_text(name: str) -> str:
+    return f"(doc #>> {_path_literal(name)})"
+
+
+def column_value(value: Any) -> Any:
+    """A parameter compared with a real column: datetimes stay typed for ``timestamptz``."""
+    if isinstance(value, dt.datetime):
+        return to_utc(value)
+    if isinstance(value, bool):
+        return value
+    return encode_value(value)
+
+
+def _dialect(columns: dict[str, str]) -> Dialect:
+    return Dialect(
+        columns=columns, doc_path=_doc_path, doc_text=_doc_text, placeholder="%s",
+        json_param=lambda p: f"{p}::jsonb", doc_param=lambda p: f"{p}::jsonb", json_text=dumps,
+        regex=lambda expr, p: f"{expr} ~ {p}",
+        class_match=lambda p: f"{p} = ANY(classes)", class_param=str,
+        column_value=column_value, nulls_first=True,
+    )
+
+
+JOBS = _dialect(JOB_COLUMNS)
+_SERVER_COLUMNS = ("name", "state", "max_workers", "started_at", "heartbeat_at")
+SERVERS = _dialect({c: c for c in _SERVER_COLUMNS})
+DIRMON = _dialect({"_id": "id", "name": "name", "pattern": "pattern", "state": "state"})
+
+
+@lru_cache(maxsize=1)
+def statements() -> dict[str, str]:
+    """The named SQL blocks of ``postgres.sql``, without their comment lines."""
+    text = resources.files("rjbatch.store").joinpath("postgres.sql").read_text()
+    blocks: dict[str, str] = {}
+    name = None
+    for line in text.splitlines():
+        match = re.match(r"--\s*name:\s*(\w+)", line)
+        if match:
+            name = match.group(1)
+            blocks[name] = ""
+        elif name and not line.lstrip().startswith("--"):
+            blocks[name] += line + "\n"
+    return blocks
+
+
+def _assignments(columns: dict[str, Any], rest: Doc) -> tuple[str, list[Any]]:
+    """``SET`` text for real columns, and a merge into ``doc`` for every other field."""
+    parts = [f"{column} = %s" for column in columns]
+    params = list(columns.values())
+    if rest:
+        parts.append("doc = doc || %s::jsonb")
+        params.append(dumps(rest))
+    return ", ".join(parts), params
+
+
+def safe_url(url: str) -> str:
+    """The URL without its password, for messages."""
+    return re.sub(r"(://[^:/@]*):[^@/]*@", r"\1:***@", url)
+
+
+# -- connections and fork ---------------------------------------------------------------
+# Every connection this process opened, so a forked child can cut its copies loose.
+_connections: weakref.WeakSet[psycopg.Connection] = weakref.WeakSet()
+_inherited: list[psycopg.Connection] = []  # a child keeps its parent's, cut loose, forever
+
+
+def _cut_inherited_connections() -> None:
+    """In a forked child: point the parent's sockets at /dev/null, never to be used.
+
+    Closing or even garbage-collecting a copied connection would send the server a
+    terminate message on the socket the parent still uses.
+    """
+    if not _connections:
+        return
+    devnull = os.open(os.devnull, os.O_RDWR)
+    try:
+        for connection in list(_connections):
+            with contextlib.suppress(Exception):
+                os.dup2(devnull, connection.pgconn.socket)
+            _inherited.append(connection)
+    finally:
+        os.close(devnull)
+    _connections.clear()
+
+
+os.register_at_fork(after_in_child=_cut_inherited_connections)
+
+
+class _Session:
+    """One thread's connection, and the notifications it has seen."""
+
+    __slots__ = ("connection", "pid", "backend_pid", "seen", "waited")
+
+    def __init__(self, connection: psycopg.Connection) -> None:
+        self.connection = connection
+        self.pid = os.getpid()
+        self.backend_pid = connection.info.backend_pid
+        self.seen = 0  # notifications from other sessions
+        self.waited = 0  # ``seen`` when wait_for_change last returned
+
+    def on_notify(self, notify: psycopg.Notify) -> None:
+        if notify.pid != self.backend_pid:
+            self.seen += 1
+
+
+class PostgresStore:
+    """The PostgreSQL implementation of :class:`rjbatch.store.protocol.Store`."""
+
+    def __init__(self, url: str, *, connect_timeout: float = 10.0) -> None:
+        self.url = url
+        self.connect_timeout = connect_timeout
+        self.stop_poll_seconds = 0.01  # how often wait_for_change looks at stop()
+        self._local = threading.local()
+        self._sessions: list[_Session] = []
+        self._lock = threading.Lock()
+        self._migrated = False
+        self._session()  # fail now, naming the server, if it cannot be used
+
+    # -- connections --------------------------------------------------------------------
+    def _session(self) -> _Session:
+        session = getattr(self._local, "session", None)
+        if session is None or session.pid != os.getpid() or session.connection.closed:
+            session = self._local.session = self._open()
+        return session
+
+    def _connection(self) -> psycopg.Connection:
+        return self._session().connection
+
+    def _open(self) -> _Session:
+        try:
+            connection = psycopg.connect(
+                self.url, autocommit=True, row_factory=dict_row,
+                connect_timeout=max(1, round(self.connect_timeout)),
+            )
+        except psycopg.Error as exc:
+            reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+            raise StoreError(f"cannot connect to PostgreSQL at {safe_url(self.url)}: {reason}") from None
+        _connections.add(connection)
+        try:
+            connection.execute("SET TIME ZONE 'UTC'")
+            self._migrate(connection)
+            connection.execute(f"LISTEN {CHANNEL}")
+        except BaseException:
+            connection.close()
+            raise
+        session = _Session(connection)
+        connection.add_notify_handler(session.on_notify)
+        with self._lock:
+            self._sessions = [s for s in self._sessions if not s.connection.closed]
+            self._sessions.append(session)
+        return session
+
+    def schema_version(self) -> int:
+        """The schema version recorded in the database (0: none yet)."""
+        return self._recorded_version(self._connection())
+
+    @staticmethod
+    def _recorded_version(connection: psycopg.Connection) -> int:
+        row = connection.execute("SELECT to_regclass('rjbatch_schema') IS NOT NULL AS present").fetchone()
+        if not row["present"]:
+            return 0
+        row = connection.execute("SELECT coalesce(max(version), 0) AS version FROM rjbatch_schema").fetchone()
+        return row["version"]
+
+    def _migrate(self, connection: psycopg.Connection) -> None:
+        if self._migrated:
+            return
+        current = self._recorded_version(connection)
+        if current < SCHEMA_VERSION:
+            with connection.transaction():
+                # one process migrates; the others wait here, then find nothing to do
+                connection.execute("SELECT pg_advisory_xact_lock(%s)", [_MIGRATION_LOCK])
+                connection.execute(
+                    "CREATE TABLE IF NOT EXISTS rjbatch_schema ("
+                    " version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
+                )
+                current = self._recorded_version(connection)
+                for version in range(current + 1, SCHEMA_VERSION + 1):
+                    connection.execute(statements()[f"schema_{version}"])  # several statements
+                    connection.execute("INSERT INTO rjbatch_schema (version) VALUES (%s)", [version])
+        if current > SCHEMA_VERSION:
+            raise StoreError(
+                f"database {safe_url(self.url)} has schema version {current}; this rjbatch "
+                f"knows {SCHEMA_VERSION}: upgrade rjbatch"
+            )
+        self._migrated = True
+
+    def _execute(self, sql: str, params: Sequence[Any] = ()) -> psycopg.Cursor:
+        return self._connection().execute(sql, params)
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[psycopg.Connection]:
+        connection = self._connection()
+        with connection.transaction():
+            yield connection
+
+    def close(self) -> None:
+        """Close this process's connections of this store, in every thread."""
+        with self._lock:
+            sessions, self._sessions = self._sessions, []
+        for session in sessions:
+            if session.pid == os.getpid():
+                with contextlib.suppress(Exception):
+                    session.connection.close()
+        self._local = threading.local()
+
+    # -- wake-ups -----------------------------------------------------------------------
+    def _drain(self, session: _Session, timeout: float) -> None:
+        """Read notifications that arrive within ``timeout`` seconds (0: only those here)."""
+        pgconn = session.connection.pgconn
+        try:
+            self._count_notifies(session)  # any that libpq has read already
+            readable, _, _ = select.select([pgconn.socket], [], [], max(0.0, timeout))
+            if readable:
+                pgconn.consume_input()
+                self._count_notifies(session)
+        except (psycopg.Error, OSError):
+            session.connection.close()  # the server went away: the next call reconnects
+            session.seen += 1  # and the caller should look again
+
+    @staticmethod
+    def _count_notifies(session: _Session) -> None:
+        while (notify := session.connection.pgconn.notifies()) is not None:
+            if notify.be_pid != session.backend_pid:
+                session.seen += 1
+
+    def data_version(self) -> int:
+        """How many notifications of other sessions' writes this thread has seen.
+
+        A round trip first: a notification committed before this call is delivered
+        ahead of the reply.
+        """
+        session = self._session()
+        session.connection.execute("SELECT 1")
+        self._drain(session, 0)
+        return session.seen
+
+    def wait_for_change(self, timeout: float, stop: Callable[[], bool] | None = None) -> bool:
+        """Wait for a notification from another session (one seen since the last wait counts)."""
+        session = self._session()
+        deadline = time.monotonic() + timeout
+        while session.seen == session.waited:
+            if stop is not None and stop():
+                return False
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            self._drain(session, min(remaining, self.stop_poll_seconds) if stop else remaining)
+            if session.connection.closed:
+                break
+        session.waited = session.seen
+        return True
+
+    # -- documents <-> rows -------------------------------------------------------------
+    @staticmethod
+    def _row_to_doc(row: dict[str, Any]) -> Doc:
+        doc: Doc = row["doc"]
+        for column, name in _COLUMN_FIELDS.items():
+            doc[name] = row[column]
+        doc["_classes"] = list(row["classes"])
+        return doc
+
+    @staticmethod
+    def _split(doc: Doc) -> tuple[dict[str, Any], Doc]:
+        columns: dict[str, Any] = {}
+        rest: Doc = {}
+        for name, value in doc.items():
+            if name in JOB_COLUMNS:
+                columns[JOB_COLUMNS[name]] = column_value(value)
+            elif name == "_classes":
+                columns["classes"] = list(value)
+            elif not name.startswith("_"):
+                rest[name] = value
+        return columns, rest
+
+    # -- jobs ---------------------------------------------------------------------------
+    def insert_job(self, doc: Doc) -> None:
+        columns, rest = self._split(doc)
+        columns["doc"] = dumps(rest)
+        names = ", ".join(columns)
+        marks = ", ".join("%s::jsonb" if name == "doc" else "%s" for name in columns)
+        try:
+            self._execute(f"INSERT INTO jobs ({names}) VALUES ({marks})", list(columns.values()))
+        except psycopg.errors.IntegrityError as exc:
+            raise StoreError(f"cannot insert job {doc.get('_id')}: {exc}") from None
+
+    def update_job(self, job_id: str, changes: Doc, where: Filter | None = None) -> bool:
+        if not changes:
+            return self.find_job(job_id) is not None
+        assignments, params = _assignments(*self._split(changes))
+        condition, condition_params = where_clause(where, JOBS)
+        cursor = self._execute(
+            f"UPDATE jobs SET {assignments} WHERE id = %s AND {condition}",
+            params + [job_id] + condition_params,
+        )
+        return cursor.rowcount > 0
+
+    def update_jobs(self, filter: Filter, changes: Doc) -> int:
+        assignments, params = _assignments(*self._split(changes))
+        condition, condition_params = where_clause(filter, JOBS)
+        return self._execute(f"UPDATE jobs SET {assignments} WHERE {condition}", params + condition_params).rowcount
+
+    def increment_job(self, job_id: str, increments: dict[str, float]) -> bool:
+        """Add to numbers inside the document, atomically (``{"statistics.rows": 5}``)."""
+        if not increments:
+            return True
+        expression, params = "doc", []
+        for name, amount in increments.items():
+            expression = f"rjbatch_increment({expression}, %s::text[], %s::numeric)"
+            params += [name.split("."), str(amount)]  # the innermost call comes first
+        sql = statements()["increment_job"].format(increments=expression)
+        return self._execute(sql, [*params, job_id]).rowcount > 0
+
+    def find_job(self, job_id: str) -> Doc | None:
+        row = self._execute("SELECT * FROM jobs WHERE id = %s", (job_id,)).fetchone()
+        return self._row_to_doc(row) if row else None
+
+    def find_jobs(
+        self, filter: Filter, order: Order = (), limit: int | None = None, skip: int = 0
+    ) -> list[Doc]:
+        condition, params = where_clause(filter, JOBS)
+        sql = f"SELECT * FROM jobs WHERE {condition}{order_clause(order or [('_id', 1)], JOBS)}"
+        if limit is not None or skip:
+            sql += " LIMIT %s OFFSET %s"
+            params += [limit, skip]
+        return [self._row_to_doc(row) for row in self._execute(sql, params).fetchall()]
+
+    def iter_jobs(self, filter: Filter, order: Order = (), batch_size: int = 500) -> Iterator[Doc]:
+        skip = 0
+        order = list(order or []) + [("_id", 1)]
+        while True:
+            docs = self.find_jobs(filter, order, limit=batch_size, skip=skip)
+            yield from docs
+            if len(docs) < batch_size:
+                return
+            skip += batch_size
+
+    def count_jobs(self, filter: Filter) -> int:
+        condition, params = where_clause(filter, JOBS)
+        return self._execute(f"SELECT count(*) AS n FROM jobs WHERE {condition}", params).fetchone()["n"]
+
+    def count_jobs_by(self, field: str, filter: Filter) -> dict[Any, int]:
+        condition, params = where_clause(filter, JOBS)
+        expr = JOBS.expr(field)
+        rows = self._execute(
+            f"SELECT {expr} AS value, count(*) AS n FROM jobs WHERE {condition} GROUP BY 1", params
+        ).fetchall()
+        return {row["value"]: row["n"] for row in rows}
+
+    def delete_job(self, job_id: str) -> bool:
+        return self._execute("DELETE FROM jobs WHERE id = %s", (job_id,)).rowcount > 0
+
+    def delete_jobs(self, filter: Filter) -> int:
+        condition, params = where_clause(filter, JOBS)
+        return self._execute(f"DELETE FROM jobs WHERE {condition}", params).rowcount
+
+    def next_run_at(self, now: dt.datetime) -> dt.datetime | None:
+        row = self._execute(statements()["next_run_at"], (to_utc(now),)).fetchone()
+        return row["min"]
+
+    def claim_job(self, worker_name: str, now: dt.datetime, filter: Filter | None = None,
+                  finished: Sequence[str] = ()) -> Doc | None:
+        condition, params = where_clause(filter, JOBS)
+        sql = statements()["claim_job"].format(filter=condition)
+        stamp = to_utc(now)
+        done = list(finished)  # deleted by the same statement that claims
+        row = self._execute(sql, [done, stamp, *params, done, stamp, *params, stamp, *params,
+                                  worker_name, stamp]).fetchone()
+        if row is None:
+            return None
+        from_queue = row.pop("claimed_from_queue")
+        doc = self._row_to_doc(row)
+        doc["_claimed_from"] = "queued" if from_queue else "running"
+        return doc
+
+    # -- slices -------------------------------------------------------------------------
+    def insert_slices(self, job_id: str, category: str, slices: Sequence[Doc]) -> None:
+        if not slices:
+            return
+        # one COPY: one statement, so all or nothing
+        with self._connection().cursor() as cursor, cursor.copy(statements()["copy_input_slices"]) as copy:
+            copy.set_types(["text", "text", "int4", "int8", "int4", "text", "bytea", "text"])
+            for s in slices:
+                copy.write_row((job_id, category, s["id"], s["first_record_number"], s["record_count"],
+                                s["serializer"], s["data"], s.get("state", "queued")))
+
+    def next_slice_id(self, job_id: str, category: str) -> int:
+        row = self._execute(statements()["next_slice_id"], (job_id, category, job_id, category)).fetchone()
+        return (row["greatest"] or 0) + 1
+
+    def claim_slices(
+        self, job_id: str, category: str, worker_name: str, now: dt.datetime, limit: int
+    ) -> list[Doc]:
+        rows = self._execute(
+            statements()["claim_slices"],
+            (worker_name, to_utc(now), job_id, category, limit),
+        ).fetchall()
+        return sorted(rows, key=lambda s: s["id"])
+
+    def release_slices(self, job_id: str, category: str, ids: Sequence[int]) -> None:
+        if ids:
+            self._execute(statements()["release_slices"], (job_id, category, list(ids)))
+
+    @staticmethod
+    def _output_rows(job_id: str, slice_id: int, outputs: dict[str, Doc]) -> list[tuple]:
+        return [(job_id, name, slice_id, out["first_record_number"], out["record_count"],
+                 out["serializer"], out["data"]) for name, out in outputs.items()]
+
+    def complete_slices(self, job_id: str, category: str, done: Sequence[tuple[int, dict[str, Doc]]]) -> None:
+        if not done:
+            return
+        # one row per (category, id): the last write of a slice wins, as it would in order
+        outputs = {row[1:3]: row for slice_id, written in done
+                   for row in self._output_rows(job_id, slice_id, written)}
+        columns = list(zip(*outputs.values(), strict=True)) if outputs else [()] * 7
+        self._execute(statements()["complete_slices"], (
+            job_id, category, [slice_id for slice_id, _ in done],
+            job_id, *(list(column) for column in columns[1:]),
+        ))
+
+    def fail_slice(
+        self, job_id: str, category: str, slice_id: int, processing_record_number: int,
+        exception: Doc, outputs: dict[str, Doc],
+    ) -> None:
+        sql = statements()
+        with self._transaction() as connection, connection.cursor() as cursor:
+            rows = self._output_rows(job_id, slice_id, outputs)
+            if rows:
+                cursor.executemany(sql["upsert_output_slice"], rows)
+            cursor.execute(sql["fail_input_slice"],
+                           (processing_record_number, dumps(exception), job_id, category, slice_id))
+
+    def retry_failed_slices(self, job_id: str, category: str) -> int:
+        return self._execute(statements()["retry_failed_slices"], (job_id, category)).rowcount
+
+    def requeue_running_slices(self, worker_or_server: str) -> int:
+        return self._execute(statements()["requeue_running_slices"],
+                             (worker_or_server, worker_or_server + ":")).rowcount
+
+    def requeue_job_slices(self, job_id: str, category: str, worker_or_server: str) -> int:
+        return self._execute(statements()["requeue_job_slices"],
+                             (job_id, category, worker_or_server, worker_or_server + ":")).rowcount
+
+    def count_slices(self, job_id: str, category: str) -> dict[str, tuple[int, int]]:
+        rows = self._execute(statements()["count_slices"], (job_id, category)).fetchall()
+        return {row["state"]: (row["count"], int(row["coalesce"])) for row in rows}
+
+    def count_output_slices(self, job_id: str, category: str) -> tuple[int, int]:
+        row = self._execute(statements()["count_output_slices"], (job_id, category)).fetchone()
+        return row["count"], int(row["coalesce"])
+
+    def read_input_slices(
+        self, job_id: str, category: str, state: str | None = None, after_id: int = 0,
+        limit: int = 100,
+    ) -> list[Doc]:
+        return self._execute(statements()["read_input_slices"],
+                             (job_id, category, after_id, state, state, limit)).fetchall()
+
+    def update_input_slice(self, job_id: str, category: str, slice_id: int, changes: Doc) -> bool:
+        unknown = set(changes) - set(_SLICE_COLUMNS)
+        if unknown:
+            raise StoreError(f"cannot change slice fields {sorted(unknown)}")
+        if not changes:
+            return any(s["id"] == slice_id
+                       for s in self.read_input_slices(job_id, category, after_id=slice_id - 1, limit=1))
+        parts = ", ".join(f"{name} = %s" for name in changes)
+        return self._execute(
+            f"UPDATE input_slices SET {parts} WHERE job_id = %s AND category = %s AND id = %s",
+            (*changes.values(), job_id, category, slice_id),
+        ).rowcount > 0
+
+    def read_output_slices(
+        self, job_id: str, category: str, after_id: int = 0, limit: int = 100
+    ) -> list[Doc]:
+        return self._execute(statements()["read_output_slices"], (job_id, category, after_id, limit)).fetchall()
+
+    def output_slices_for(self, job_id: str, slice_id: int) -> dict[str, Doc]:
+        rows = self._execute(statements()["output_slices_for"], (job_id, slice_id)).fetchall()
+        return {row["category"]: row for row in rows}
+
+    def delete_slices(self, job_id: str, category: str | None = None, kind: str | None = None,
+                      from_id: int = 0) -> int:
+        tables = {"input": ["input_slices"], "output": ["output_slices"]}.get(
+            kind or "", ["input_slices", "output_slices"])
+        condition = "job_id = %s AND id >= %s" + ("" if category is None else " AND category = %s")
+        params = (job_id, from_id) + (() if category is None else (category,))
+        deleted = 0
+        with self._transaction() as connection:
+            for table in tables:
+                deleted += connection.execute(f"DELETE FROM {table} WHERE {condition}", params).rowcount
+        return deleted
+
+    # -- dirmon entries -----------------------------------------------------------------
+    def save_dirmon_entry(self, doc: Doc) -> None:
+        rest = {k: v for k, v in doc.items() if k not in ("_id", "name", "pattern", "state")}
+        try:
+            self._execute(statements()["save_dirmon_entry"],
+                          (doc["_id"], doc["name"], doc["pattern"], doc["state"], dumps(rest)))
+        except psycopg.errors.UniqueViolation:
+            raise StoreError(f"another dirmon entry already watches {doc['pattern']!r}") from None
+
+    def find_dirmon_entries(self, filter: Filter | None = None) -> list[Doc]:
+        condition, params = where_clause(filter, DIRMON)
+        rows = self._execute(f"SELECT * FROM dirmon_entries WHERE {condition} ORDER BY name", params).fetchall()
+        docs = []
+        for row in rows:
+            doc = row["doc"]
+            doc.update(_id=row["id"], name=row["name"], pattern=row["pattern"], state=row["state"])
+            docs.append(doc)
+        return docs
+
+    def delete_dirmon_entry(self, entry_id: str) -> bool:
+        return self._execute("DELETE FROM dirmon_entries WHERE id = %s", (entry_id,)).rowcount > 0
+
+    # -- servers ------------------------------------------------------------------------
+    @staticmethod
+    def _server_row_to_doc(row: dict[str, Any]) -> Doc:
+        doc: Doc = row["doc"]
+        doc.update({name: row[name] for name in _SERVER_COLUMNS})
+        return doc
+
+    @staticmethod
+    def _server_columns(doc: Doc) -> tuple[dict[str, Any], Doc]:
+        columns = {k: column_value(doc[k]) for k in _SERVER_COLUMNS if k in doc}
+        rest = {k: v for k, v in doc.items() if k not in _SERVER_COLUMNS}
+        return columns, rest
+
+    def save_server(self, doc: Doc) -> None:
+        columns, rest = self._server_columns(doc)
+        self._execute(statements()["save_server"],
+                      [columns.get(name) for name in _SERVER_COLUMNS] + [dumps(rest)])
+
+    def find_server(self, name: str) -> Doc | None:
+        row = self._execute("SELECT * FROM servers WHERE name = %s", (name,)).fetchone()
+        return self._server_row_to_doc(row) if row else None
+
+    def find_servers(self) -> list[Doc]:
+        rows = self._execute("SELECT * FROM servers ORDER BY name").fetchall()
+        return [self._server_row_to_doc(row) for row in rows]
+
+    def update_server(self, name: str, changes: Doc, where: Filter | None = None) -> bool:
+        if not changes:
+            return self.find_server(name) is not None
+        assignments, params = _assignments(*self._server_columns(changes))
+        condition, condition_params = where_clause(where, SERVERS)
+        cursor = self._execute(
+            f"UPDATE servers SET {assignments} WHERE name = %s AND {condition}",
+            params + [name] + condition_params,
+        )
+        return cursor.rowcount > 0
+
+    def delete_server(self, name: str) -> bool:
+        return self._execute("DELETE FROM servers WHERE name = %s", (name,)).rowcount > 0
