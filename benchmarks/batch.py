@@ -138,11 +138,27 @@ def upload_memory(path: Path, database: str) -> float:
     return result["rss"]
 
 
+def tmp_database(url: str, tmp: Path) -> str:
+    """A fresh database for one run: a new SQLite file, or an emptied PostgreSQL database."""
+    if url == "sqlite":
+        return f"sqlite:///{tmp / 'rjbatch.db'}"
+    if url.startswith("postgres"):
+        import psycopg
+
+        base, _, name = url.rpartition("/")
+        with psycopg.connect(f"{base}/postgres", autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            admin.execute(f'CREATE DATABASE "{name}"')
+    return url
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.batch", description=__doc__.split("\n")[0])
     parser.add_argument("--records", type=int, default=1_000_000)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--database", help="default: a fresh SQLite file")
+    parser.add_argument("--database", action="append",
+                        help="a store URL (repeatable; 'sqlite' is a fresh SQLite file, the default; a "
+                             "postgresql:// database is created if missing and emptied first)")
     parser.add_argument("--workloads", default=",".join(WORKLOADS))
     parser.add_argument("--peers", default=",".join(SYSTEMS), help="'' for none")
     parser.add_argument("--cache-dir")
@@ -153,18 +169,21 @@ def main(argv: list[str] | None = None) -> int:
     inputs = ensure_inputs(args.cache_dir, args.records)
     tmp = Path(tempfile.mkdtemp(prefix="rjbench-batch-"))
     try:
-        database = args.database or f"sqlite:///{tmp / 'rjbatch.db'}"
+        databases = [tmp_database(d, tmp) for d in (args.database or ["sqlite"])]
         peers = [p for p in args.peers.split(",") if p]
         peer_results = run_peers(args.records, args.cache_dir, tmp / "out", peers, workloads) if peers else []
         ours = []
-        for workload in workloads:
-            print(f"running rjbatch/{workload} ...", file=sys.stderr, flush=True)
-            result = rjbatch_workload(workload, inputs[workload], tmp / "out", database, args.workers)
-            plain = next((p for p in peer_results if p.system == "plain" and p.workload == workload), None)
-            if plain is not None:
-                suffix = ".csv" if workload == "csv" else ".txt"
-                result.same_as_plain = same_output(plain.output_path, tmp / "out" / f"{workload}_rjbatch{suffix}")
-            ours.append(result)
+        for database in databases:
+            for workload in workloads:
+                print(f"running rjbatch/{workload} on {database.split(':', 1)[0]} ...", file=sys.stderr, flush=True)
+                result = rjbatch_workload(workload, inputs[workload], tmp / "out", database, args.workers)
+                plain = next((p for p in peer_results if p.system == "plain" and p.workload == workload), None)
+                if plain is not None:
+                    suffix = ".csv" if workload == "csv" else ".txt"
+                    result.same_as_plain = same_output(plain.output_path,
+                                                       tmp / "out" / f"{workload}_rjbatch{suffix}")
+                ours.append(result)
+        database = databases[0]
         print(results_table(peer_results))
         print()
         print(format_table(
