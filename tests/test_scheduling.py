@@ -426,3 +426,28 @@ def test_slices_wait_outside_the_window_and_run_inside_it(frozen_clock):
     frozen_clock.set(datetime(2026, 1, 14, 17, 5, tzinfo=UTC))
     work_all()
     assert job.reload().is_completed and list(job.output()) == [1, 2, 3]
+
+
+def test_upload_file_job_merges_category_settings_and_names_the_file(tmp_path):
+    class Sliced(BatchJob):
+        collect_output = True
+        destroy_on_complete = False
+        output_categories = ["main", "rejects"]
+
+        def perform(self, line):
+            return line
+
+    source = tmp_path / "7_orders.txt"
+    source.write_text("a\nb\nc\n")
+    upload = UploadFileJob.create(
+        job_class_name="Sliced", upload_file_name=str(source), original_file_name="/in/orders.txt",
+        properties={"input_categories": [{"slice_size": 2}],
+                    "output_categories": [{"name": "rejects", "nils": True}]},
+    )
+    work_next()
+    job = Sliced.first()
+    assert job.input_category().slice_size == 2
+    assert job.input_category().file_name == "orders.txt"
+    assert job.output_category("rejects").nils is True
+    assert job.output_category("main") is not None  # merged, not replaced
+    assert job.record_count == 3 and upload.id

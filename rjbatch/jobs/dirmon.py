@@ -243,7 +243,14 @@ class UploadFileJob(Job):
 
     def perform(self) -> str:
         cls = registry.by_name(self.job_class_name)
-        job = cls(**self.properties, **({"id": self.job_id} if self.job_id else {}))
+        properties = dict(self.properties)
+        # category settings are merged into the class's categories by name, not replacing them
+        categories = {k: properties.pop(k) for k in ("input_categories", "output_categories") if k in properties}
+        job = cls(**properties, **({"id": self.job_id} if self.job_id else {}))
+        for kind, entries in categories.items():
+            for entry in entries or []:
+                settings = {k: v for k, v in entry.items() if k != "name"}
+                job.update_category(kind.split("_")[0], entry.get("name", "main"), **settings)
         try:
             original = os.path.basename(self.original_file_name) if self.original_file_name else None
             job.upload(self.upload_file_name, file_name=original)
