@@ -301,6 +301,23 @@ def cmd_dirmon(args: argparse.Namespace) -> int:
     return 0
 
 
+@command("web")
+def cmd_web(args: argparse.Namespace) -> int:
+    try:
+        from rjbatch.web import serve
+    except ImportError as exc:
+        raise UsageError(f"Mission Control needs its extra: pip install 'rjbatch[web]' ({exc})") from None
+    users = {}
+    for entry in args.user or []:
+        name, _, rest = entry.partition(":")
+        password, _, role = rest.rpartition(":")
+        if not (name and password and role):
+            raise UsageError(f"--user expects NAME:PASSWORD:ROLE, got {entry!r}")
+        users[name] = (password, role)
+    serve(host=args.host, port=args.port, insecure_local=args.insecure_local, users=users or None)
+    return 0
+
+
 @command("worker")
 def cmd_worker(args: argparse.Namespace) -> int:
     from rjbatch import log
@@ -423,6 +440,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--category", default="main", help="output category to download")
     p.add_argument("--keep", action="store_true", help="keep the job after it completes")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
+
+    p = sub.add_parser("web", parents=[common], help="Mission Control, the web interface")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8080)
+    p.add_argument("--user", action="append", metavar="NAME:PASSWORD:ROLE",
+                   help="a user (roles: admin editor operator manager dirmon user view)")
+    p.add_argument("--insecure-local", action="store_true",
+                   help="no login, everyone is admin: only on 127.0.0.1")
 
     p = sub.add_parser("worker", parents=[common], help="run a server with N worker processes")
     p.add_argument("--workers", "-w", type=int, help="worker processes (default: one per core)")
