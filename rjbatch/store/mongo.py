@@ -42,6 +42,7 @@ from rjbatch.errors import StoreError
 from rjbatch.fields import to_utc
 from rjbatch.store.protocol import Doc, Filter, Order
 from rjbatch.store.sqlfilter import FilterError
+from rjbatch.store.waiting import wait_for_new_version
 
 log = logging.getLogger("rjbatch.store.mongo")
 
@@ -369,22 +370,8 @@ class MongoStore:
 
     def _poll(self, timeout: float, stop: Callable[[], bool] | None) -> bool:
         """A change made since this thread's last wait ended counts too (none is missed)."""
-        deadline = time.monotonic() + timeout
-        local = self._local
-        version = self.data_version()
-        seen = getattr(local, "seen_version", None)
-        local.seen_version = version
-        if seen is not None and seen != version:
-            return True
-        while time.monotonic() < deadline:
-            if stop is not None and stop():
-                return False
-            time.sleep(min(self.change_poll_seconds, max(0.0, deadline - time.monotonic())))
-            current = self.data_version()
-            if current != version:
-                local.seen_version = current
-                return True
-        return False
+        return wait_for_new_version(self._local, self.data_version, timeout, stop,
+                                    self.change_poll_seconds, clamp_sleep=True)
 
     def _stream(self) -> Any:
         """This thread's change stream on the counter, opened once and kept open: a bump

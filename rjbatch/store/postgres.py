@@ -27,7 +27,6 @@ import time
 import weakref
 from collections.abc import Callable, Iterator, Sequence
 from functools import lru_cache
-from importlib import resources
 from typing import Any
 
 import psycopg
@@ -36,20 +35,21 @@ from psycopg.rows import dict_row
 from rjbatch.errors import StoreError
 from rjbatch.fields import to_utc
 from rjbatch.store import sqlfilter
-from rjbatch.store.protocol import Doc, Filter, Order
-from rjbatch.store.sqlfilter import Dialect, encode_value, order_clause, where_clause
+from rjbatch.store.protocol import Doc, Filter
+from rjbatch.store.sqlbase import (
+    COLUMN_FIELDS,
+    DIRMON_COLUMNS,
+    JOB_COLUMNS,
+    SERVER_COLUMNS,
+    SQLStore,
+    read_statements,
+)
+from rjbatch.store.sqlfilter import Dialect, encode_value, where_clause
 
-JOB_COLUMNS = {
-    "_id": "id", "_type": "type", "state": "state", "sub_state": "sub_state",
-    "priority": "priority", "run_at": "run_at", "expires_at": "expires_at",
-    "created_at": "created_at", "started_at": "started_at",
-    "completed_at": "completed_at", "worker_name": "worker_name",
-}
-_COLUMN_FIELDS = {column: name for name, column in JOB_COLUMNS.items()}
+_COLUMN_FIELDS = COLUMN_FIELDS
 SCHEMA_VERSION = 1
 CHANNEL = "rjbatch"
 _MIGRATION_LOCK = 0x726A6261746368  # "rjbatch": the advisory lock migrations run under
-_SLICE_COLUMNS = ("data", "record_count", "serializer", "state", "processing_record_number")
 
 
 # a JSON \u0000 escape (not an escaped backslash followed by "u0000")
@@ -97,25 +97,15 @@ def _dialect(columns: dict[str, str]) -> Dialect:
 
 
 JOBS = _dialect(JOB_COLUMNS)
-_SERVER_COLUMNS = ("name", "state", "max_workers", "started_at", "heartbeat_at")
+_SERVER_COLUMNS = SERVER_COLUMNS
 SERVERS = _dialect({c: c for c in _SERVER_COLUMNS})
-DIRMON = _dialect({"_id": "id", "name": "name", "pattern": "pattern", "state": "state"})
+DIRMON = _dialect(DIRMON_COLUMNS)
 
 
 @lru_cache(maxsize=1)
 def statements() -> dict[str, str]:
     """The named SQL blocks of ``postgres.sql``, without their comment lines."""
-    text = resources.files("rjbatch.store").joinpath("postgres.sql").read_text()
-    blocks: dict[str, str] = {}
-    name = None
-    for line in text.splitlines():
-        match = re.match(r"--\s*name:\s*(\w+)", line)
-        if match:
-            name = match.group(1)
-            blocks[name] = ""
-        elif name and not line.lstrip().startswith("--"):
-            blocks[name] += line + "\n"
-    return blocks
+    return read_statements("postgres.sql", skip_comments=True)
 
 
 def _assignments(columns: dict[str, Any], rest: Doc) -> tuple[str, list[Any]]:
@@ -178,8 +168,33 @@ class _Session:
             self.seen += 1
 
 
-class PostgresStore:
+def _same(value: Any) -> Any:
+    return value
+
+
+class PostgresStore(SQLStore):
     """The PostgreSQL implementation of :class:`rjbatch.store.protocol.Store`."""
+
+    _p = "%s"
+    _no_limit = None
+    _integrity_error = psycopg.errors.IntegrityError
+    _unique_violation = psycopg.errors.UniqueViolation
+    JOBS = JOBS
+    SERVERS = SERVERS
+    DIRMON = DIRMON
+    _assignments = staticmethod(_assignments)
+    _dumps = staticmethod(dumps)
+    _column_value = staticmethod(column_value)
+    _classes_value = staticmethod(list)
+    _load_doc = staticmethod(_same)  # psycopg reads jsonb as a dict
+    _plain = staticmethod(_same)  # rows are dicts already
+
+    @property
+    def _save_dirmon_sql(self) -> str:  # type: ignore[override]
+        return statements()["save_dirmon_entry"]
+
+    def _insert_mark(self, column: str) -> str:
+        return "%s::jsonb" if column == "doc" else "%s"
 
     def __init__(self, url: str, *, connect_timeout: float = 10.0) -> None:
         self.url = url
@@ -335,46 +350,7 @@ class PostgresStore:
         doc["_classes"] = list(row["classes"])
         return doc
 
-    @staticmethod
-    def _split(doc: Doc) -> tuple[dict[str, Any], Doc]:
-        columns: dict[str, Any] = {}
-        rest: Doc = {}
-        for name, value in doc.items():
-            if name in JOB_COLUMNS:
-                columns[JOB_COLUMNS[name]] = column_value(value)
-            elif name == "_classes":
-                columns["classes"] = list(value)
-            elif not name.startswith("_"):
-                rest[name] = value
-        return columns, rest
-
     # -- jobs ---------------------------------------------------------------------------
-    def insert_job(self, doc: Doc) -> None:
-        columns, rest = self._split(doc)
-        columns["doc"] = dumps(rest)
-        names = ", ".join(columns)
-        marks = ", ".join("%s::jsonb" if name == "doc" else "%s" for name in columns)
-        try:
-            self._execute(f"INSERT INTO jobs ({names}) VALUES ({marks})", list(columns.values()))
-        except psycopg.errors.IntegrityError as exc:
-            raise StoreError(f"cannot insert job {doc.get('_id')}: {exc}") from None
-
-    def update_job(self, job_id: str, changes: Doc, where: Filter | None = None) -> bool:
-        if not changes:
-            return self.find_job(job_id) is not None
-        assignments, params = _assignments(*self._split(changes))
-        condition, condition_params = where_clause(where, JOBS)
-        cursor = self._execute(
-            f"UPDATE jobs SET {assignments} WHERE id = %s AND {condition}",
-            params + [job_id] + condition_params,
-        )
-        return cursor.rowcount > 0
-
-    def update_jobs(self, filter: Filter, changes: Doc) -> int:
-        assignments, params = _assignments(*self._split(changes))
-        condition, condition_params = where_clause(filter, JOBS)
-        return self._execute(f"UPDATE jobs SET {assignments} WHERE {condition}", params + condition_params).rowcount
-
     def increment_job(self, job_id: str, increments: dict[str, float]) -> bool:
         """Add to numbers inside the document, atomically (``{"statistics.rows": 5}``)."""
         if not increments:
@@ -385,30 +361,6 @@ class PostgresStore:
             params += [name.split("."), str(amount)]  # the innermost call comes first
         sql = statements()["increment_job"].format(increments=expression)
         return self._execute(sql, [*params, job_id]).rowcount > 0
-
-    def find_job(self, job_id: str) -> Doc | None:
-        row = self._execute("SELECT * FROM jobs WHERE id = %s", (job_id,)).fetchone()
-        return self._row_to_doc(row) if row else None
-
-    def find_jobs(
-        self, filter: Filter, order: Order = (), limit: int | None = None, skip: int = 0
-    ) -> list[Doc]:
-        condition, params = where_clause(filter, JOBS)
-        sql = f"SELECT * FROM jobs WHERE {condition}{order_clause(order or [('_id', 1)], JOBS)}"
-        if limit is not None or skip:
-            sql += " LIMIT %s OFFSET %s"
-            params += [limit, skip]
-        return [self._row_to_doc(row) for row in self._execute(sql, params).fetchall()]
-
-    def iter_jobs(self, filter: Filter, order: Order = (), batch_size: int = 500) -> Iterator[Doc]:
-        skip = 0
-        order = list(order or []) + [("_id", 1)]
-        while True:
-            docs = self.find_jobs(filter, order, limit=batch_size, skip=skip)
-            yield from docs
-            if len(docs) < batch_size:
-                return
-            skip += batch_size
 
     def count_jobs(self, filter: Filter) -> int:
         condition, params = where_clause(filter, JOBS)
@@ -421,13 +373,6 @@ class PostgresStore:
             f"SELECT {expr} AS value, count(*) AS n FROM jobs WHERE {condition} GROUP BY 1", params
         ).fetchall()
         return {row["value"]: row["n"] for row in rows}
-
-    def delete_job(self, job_id: str) -> bool:
-        return self._execute("DELETE FROM jobs WHERE id = %s", (job_id,)).rowcount > 0
-
-    def delete_jobs(self, filter: Filter) -> int:
-        condition, params = where_clause(filter, JOBS)
-        return self._execute(f"DELETE FROM jobs WHERE {condition}", params).rowcount
 
     def next_run_at(self, now: dt.datetime) -> dt.datetime | None:
         row = self._execute(statements()["next_run_at"], (to_utc(now),)).fetchone()
@@ -475,11 +420,6 @@ class PostgresStore:
     def release_slices(self, job_id: str, category: str, ids: Sequence[int]) -> None:
         if ids:
             self._execute(statements()["release_slices"], (job_id, category, list(ids)))
-
-    @staticmethod
-    def _output_rows(job_id: str, slice_id: int, outputs: dict[str, Doc]) -> list[tuple]:
-        return [(job_id, name, slice_id, out["first_record_number"], out["record_count"],
-                 out["serializer"], out["data"]) for name, out in outputs.items()]
 
     def complete_slices(self, job_id: str, category: str, done: Sequence[tuple[int, dict[str, Doc]]]) -> None:
         if not done:
@@ -532,97 +472,24 @@ class PostgresStore:
                              (job_id, category, after_id, state, state, limit)).fetchall()
 
     def update_input_slice(self, job_id: str, category: str, slice_id: int, changes: Doc) -> bool:
-        unknown = set(changes) - set(_SLICE_COLUMNS)
-        if unknown:
-            raise StoreError(f"cannot change slice fields {sorted(unknown)}")
-        if not changes:
+        if not changes:  # no UPDATE with nothing to set: does the slice exist?
             return any(s["id"] == slice_id
                        for s in self.read_input_slices(job_id, category, after_id=slice_id - 1, limit=1))
-        parts = ", ".join(f"{name} = %s" for name in changes)
-        return self._execute(
-            f"UPDATE input_slices SET {parts} WHERE job_id = %s AND category = %s AND id = %s",
-            (*changes.values(), job_id, category, slice_id),
-        ).rowcount > 0
+        return super().update_input_slice(job_id, category, slice_id, changes)
 
     def read_output_slices(
         self, job_id: str, category: str, after_id: int = 0, limit: int = 100
     ) -> list[Doc]:
         return self._execute(statements()["read_output_slices"], (job_id, category, after_id, limit)).fetchall()
 
-    def output_slices_for(self, job_id: str, slice_id: int) -> dict[str, Doc]:
-        rows = self._execute(statements()["output_slices_for"], (job_id, slice_id)).fetchall()
-        return {row["category"]: row for row in rows}
-
-    def delete_slices(self, job_id: str, category: str | None = None, kind: str | None = None,
-                      from_id: int = 0) -> int:
-        tables = {"input": ["input_slices"], "output": ["output_slices"]}.get(
-            kind or "", ["input_slices", "output_slices"])
-        condition = "job_id = %s AND id >= %s" + ("" if category is None else " AND category = %s")
-        params = (job_id, from_id) + (() if category is None else (category,))
-        deleted = 0
-        with self._transaction() as connection:
-            for table in tables:
-                deleted += connection.execute(f"DELETE FROM {table} WHERE {condition}", params).rowcount
-        return deleted
-
     # -- dirmon entries -----------------------------------------------------------------
-    def save_dirmon_entry(self, doc: Doc) -> None:
-        rest = {k: v for k, v in doc.items() if k not in ("_id", "name", "pattern", "state")}
-        try:
-            self._execute(statements()["save_dirmon_entry"],
-                          (doc["_id"], doc["name"], doc["pattern"], doc["state"], dumps(rest)))
-        except psycopg.errors.UniqueViolation:
-            raise StoreError(f"another dirmon entry already watches {doc['pattern']!r}") from None
-
-    def find_dirmon_entries(self, filter: Filter | None = None) -> list[Doc]:
-        condition, params = where_clause(filter, DIRMON)
-        rows = self._execute(f"SELECT * FROM dirmon_entries WHERE {condition} ORDER BY name", params).fetchall()
-        docs = []
-        for row in rows:
-            doc = row["doc"]
-            doc.update(_id=row["id"], name=row["name"], pattern=row["pattern"], state=row["state"])
-            docs.append(doc)
-        return docs
-
-    def delete_dirmon_entry(self, entry_id: str) -> bool:
-        return self._execute("DELETE FROM dirmon_entries WHERE id = %s", (entry_id,)).rowcount > 0
-
     # -- servers ------------------------------------------------------------------------
-    @staticmethod
-    def _server_row_to_doc(row: dict[str, Any]) -> Doc:
-        doc: Doc = row["doc"]
-        doc.update({name: row[name] for name in _SERVER_COLUMNS})
-        return doc
-
-    @staticmethod
-    def _server_columns(doc: Doc) -> tuple[dict[str, Any], Doc]:
-        columns = {k: column_value(doc[k]) for k in _SERVER_COLUMNS if k in doc}
-        rest = {k: v for k, v in doc.items() if k not in _SERVER_COLUMNS}
-        return columns, rest
-
     def save_server(self, doc: Doc) -> None:
         columns, rest = self._server_columns(doc)
         self._execute(statements()["save_server"],
                       [columns.get(name) for name in _SERVER_COLUMNS] + [dumps(rest)])
 
-    def find_server(self, name: str) -> Doc | None:
-        row = self._execute("SELECT * FROM servers WHERE name = %s", (name,)).fetchone()
-        return self._server_row_to_doc(row) if row else None
-
-    def find_servers(self) -> list[Doc]:
-        rows = self._execute("SELECT * FROM servers ORDER BY name").fetchall()
-        return [self._server_row_to_doc(row) for row in rows]
-
     def update_server(self, name: str, changes: Doc, where: Filter | None = None) -> bool:
         if not changes:
             return self.find_server(name) is not None
-        assignments, params = _assignments(*self._server_columns(changes))
-        condition, condition_params = where_clause(where, SERVERS)
-        cursor = self._execute(
-            f"UPDATE servers SET {assignments} WHERE name = %s AND {condition}",
-            params + [name] + condition_params,
-        )
-        return cursor.rowcount > 0
-
-    def delete_server(self, name: str) -> bool:
-        return self._execute("DELETE FROM servers WHERE name = %s", (name,)).rowcount > 0
+        return super().update_server(name, changes, where)

@@ -242,9 +242,6 @@ ORDER BY id LIMIT %s;
 -- name: read_output_slices
 SELECT * FROM output_slices WHERE job_id = %s AND category = %s AND id > %s ORDER BY id LIMIT %s;
 
--- name: output_slices_for
-SELECT * FROM output_slices WHERE job_id = %s AND id = %s;
-
 -- name: save_dirmon_entry
 INSERT INTO dirmon_entries (id, name, pattern, state, doc) VALUES (%s, %s, %s, %s, %s::jsonb)
 ON CONFLICT (id) DO UPDATE SET name = excluded.name, pattern = excluded.pattern,

@@ -19,22 +19,24 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from functools import lru_cache
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from rjbatch.errors import StoreError
 from rjbatch.fields import format_datetime, parse_datetime
-from rjbatch.store.protocol import Doc, Filter, Order
-from rjbatch.store.sqlfilter import Dialect, dumps, encode_value, order_clause, where_clause
+from rjbatch.store.protocol import Doc, Filter
+from rjbatch.store.sqlbase import (
+    COLUMN_FIELDS,
+    DIRMON_COLUMNS,
+    JOB_COLUMNS,
+    SERVER_COLUMNS,
+    SQLStore,
+    read_statements,
+)
+from rjbatch.store.sqlfilter import Dialect, dumps, where_clause
+from rjbatch.store.waiting import wait_for_new_version
 
-JOB_COLUMNS = {
-    "_id": "id", "_type": "type", "state": "state", "sub_state": "sub_state",
-    "priority": "priority", "run_at": "run_at", "expires_at": "expires_at",
-    "created_at": "created_at", "started_at": "started_at",
-    "completed_at": "completed_at", "worker_name": "worker_name",
-}
-_COLUMN_FIELDS = {column: name for name, column in JOB_COLUMNS.items()}
+_COLUMN_FIELDS = COLUMN_FIELDS
 _SCHEMA_VERSIONS = ("schema_1", "schema_2", "schema_3", "schema_4")
 
 
@@ -44,10 +46,9 @@ def _json_path(name: str) -> str:
 
 
 JOBS = Dialect(columns=JOB_COLUMNS, doc_path=_json_path)
-_SERVER_COLUMNS = ("name", "state", "max_workers", "started_at", "heartbeat_at")
+_SERVER_COLUMNS = SERVER_COLUMNS
 SERVERS = Dialect(columns={c: c for c in _SERVER_COLUMNS}, doc_path=_json_path)
-DIRMON = Dialect(columns={"_id": "id", "name": "name", "pattern": "pattern", "state": "state"},
-                 doc_path=_json_path)
+DIRMON = Dialect(columns=DIRMON_COLUMNS, doc_path=_json_path)
 
 
 def _assignments(columns: dict[str, Any], rest: Doc) -> tuple[str, list[Any]]:
@@ -64,17 +65,7 @@ def _assignments(columns: dict[str, Any], rest: Doc) -> tuple[str, list[Any]]:
 @lru_cache(maxsize=1)
 def statements() -> dict[str, str]:
     """The named SQL blocks of ``sqlite.sql``."""
-    text = resources.files("rjbatch.store").joinpath("sqlite.sql").read_text()
-    blocks: dict[str, str] = {}
-    name = None
-    for line in text.splitlines():
-        match = re.match(r"--\s*name:\s*(\w+)", line)
-        if match:
-            name = match.group(1)
-            blocks[name] = ""
-        elif name:
-            blocks[name] += line + "\n"
-    return blocks
+    return read_statements("sqlite.sql")
 
 
 @lru_cache(maxsize=256)
@@ -99,8 +90,30 @@ def path_from_url(url: str) -> str:
     return path
 
 
-class SQLiteStore:
+def _join_classes(classes: Sequence[str]) -> str:
+    return "|" + "|".join(classes) + "|"
+
+
+class SQLiteStore(SQLStore):
     """The SQLite implementation of :class:`rjbatch.store.protocol.Store`."""
+
+    _p = "?"
+    _no_limit = -1
+    _integrity_error = sqlite3.IntegrityError
+    _unique_violation = sqlite3.IntegrityError
+    _save_dirmon_sql = (
+        "INSERT INTO dirmon_entries (id, name, pattern, state, doc) VALUES (?, ?, ?, ?, ?)"
+        " ON CONFLICT (id) DO UPDATE SET name = excluded.name, pattern = excluded.pattern,"
+        " state = excluded.state, doc = excluded.doc"
+    )
+    JOBS = JOBS
+    SERVERS = SERVERS
+    DIRMON = DIRMON
+    _assignments = staticmethod(_assignments)
+    _dumps = staticmethod(dumps)
+    _classes_value = staticmethod(_join_classes)
+    _load_doc = staticmethod(json.loads)
+    _plain = staticmethod(dict)
 
     def __init__(self, url: str, *, busy_timeout: float = 30.0, synchronous: str = "NORMAL") -> None:
         self.url = url
@@ -214,6 +227,8 @@ class SQLiteStore:
                 raise
             connection.execute("COMMIT")
 
+    _transaction = _write
+
     def _execute(self, sql: str, params: list[Any] | tuple = ()) -> sqlite3.Cursor:
         with self._lock:
             connection = self._connection()
@@ -237,22 +252,8 @@ class SQLiteStore:
         A commit made since this thread's last wait ended counts too: work added between
         a worker's last look and this wait wakes it at once instead of being missed.
         """
-        deadline = time.monotonic() + timeout
-        local = self._local
-        version = self.data_version()
-        seen = getattr(local, "seen_version", None)
-        local.seen_version = version
-        if seen is not None and seen != version:
-            return True
-        while time.monotonic() < deadline:
-            if stop is not None and stop():
-                return False
-            time.sleep(self.change_poll_seconds)
-            current = self.data_version()
-            if current != version:
-                local.seen_version = current
-                return True
-        return False
+        return wait_for_new_version(self._local, self.data_version, timeout, stop,
+                                    self.change_poll_seconds)
 
     # -- slices -------------------------------------------------------------------------
     @staticmethod
@@ -296,11 +297,6 @@ class SQLiteStore:
                 "UPDATE input_slices SET state = 'queued', worker_name = NULL, started_at = NULL"
                 f" WHERE job_id = ? AND category = ? AND id IN ({marks})", (job_id, category, *ids),
             )
-
-    @staticmethod
-    def _output_rows(job_id: str, slice_id: int, outputs: dict[str, Doc]) -> list[tuple]:
-        return [(job_id, name, slice_id, out["first_record_number"], out["record_count"],
-                 out["serializer"], out["data"]) for name, out in outputs.items()]
 
     def complete_slices(self, job_id: str, category: str, done: Sequence[tuple[int, dict[str, Doc]]]) -> None:
         if not done:
@@ -371,17 +367,6 @@ class SQLiteStore:
         ).fetchall()
         return [self._slice(row) for row in rows]
 
-    def update_input_slice(self, job_id: str, category: str, slice_id: int, changes: Doc) -> bool:
-        allowed = {"data", "record_count", "serializer", "state", "processing_record_number"}
-        unknown = set(changes) - allowed
-        if unknown:
-            raise StoreError(f"cannot change slice fields {sorted(unknown)}")
-        parts = ", ".join(f"{name} = ?" for name in changes)
-        return self._execute(
-            f"UPDATE input_slices SET {parts} WHERE job_id = ? AND category = ? AND id = ?",
-            (*changes.values(), job_id, category, slice_id),
-        ).rowcount > 0
-
     def read_output_slices(
         self, job_id: str, category: str, after_id: int = 0, limit: int = 100
     ) -> list[Doc]:
@@ -391,89 +376,14 @@ class SQLiteStore:
         ).fetchall()
         return [dict(row) for row in rows]
 
-    def output_slices_for(self, job_id: str, slice_id: int) -> dict[str, Doc]:
-        rows = self._execute("SELECT * FROM output_slices WHERE job_id = ? AND id = ?",
-                             (job_id, slice_id)).fetchall()
-        return {row["category"]: dict(row) for row in rows}
-
-    def delete_slices(self, job_id: str, category: str | None = None, kind: str | None = None,
-                      from_id: int = 0) -> int:
-        tables = {"input": ["input_slices"], "output": ["output_slices"]}.get(
-            kind or "", ["input_slices", "output_slices"])
-        condition = "job_id = ? AND id >= ?" + ("" if category is None else " AND category = ?")
-        params = (job_id, from_id) + (() if category is None else (category,))
-        deleted = 0
-        with self._write() as connection:
-            for table in tables:
-                deleted += connection.execute(f"DELETE FROM {table} WHERE {condition}", params).rowcount
-        return deleted
-
     # -- dirmon entries -----------------------------------------------------------------
-    def save_dirmon_entry(self, doc: Doc) -> None:
-        rest = {k: v for k, v in doc.items() if k not in ("_id", "name", "pattern", "state")}
-        try:
-            self._execute(
-                "INSERT INTO dirmon_entries (id, name, pattern, state, doc) VALUES (?, ?, ?, ?, ?)"
-                " ON CONFLICT (id) DO UPDATE SET name = excluded.name, pattern = excluded.pattern,"
-                " state = excluded.state, doc = excluded.doc",
-                (doc["_id"], doc["name"], doc["pattern"], doc["state"], dumps(rest)),
-            )
-        except sqlite3.IntegrityError:
-            raise StoreError(f"another dirmon entry already watches {doc['pattern']!r}") from None
-
-    def find_dirmon_entries(self, filter: Filter | None = None) -> list[Doc]:
-        condition, params = where_clause(filter, DIRMON)
-        rows = self._execute(f"SELECT * FROM dirmon_entries WHERE {condition} ORDER BY name", params).fetchall()
-        docs = []
-        for row in rows:
-            doc = json.loads(row["doc"])
-            doc.update(_id=row["id"], name=row["name"], pattern=row["pattern"], state=row["state"])
-            docs.append(doc)
-        return docs
-
-    def delete_dirmon_entry(self, entry_id: str) -> bool:
-        return self._execute("DELETE FROM dirmon_entries WHERE id = ?", (entry_id,)).rowcount > 0
-
     # -- servers ------------------------------------------------------------------------
-    @staticmethod
-    def _server_row_to_doc(row: sqlite3.Row) -> Doc:
-        doc: Doc = json.loads(row["doc"])
-        doc.update(name=row["name"], state=row["state"], max_workers=row["max_workers"],
-                   started_at=row["started_at"], heartbeat_at=row["heartbeat_at"])
-        return doc
-
-    @staticmethod
-    def _server_columns(doc: Doc) -> tuple[dict[str, Any], Doc]:
-        columns = {k: encode_value(doc[k]) for k in _SERVER_COLUMNS if k in doc}
-        rest = {k: v for k, v in doc.items() if k not in _SERVER_COLUMNS}
-        return columns, rest
-
     def save_server(self, doc: Doc) -> None:
         columns, rest = self._server_columns(doc)
         columns["doc"] = dumps(rest)
         names = ", ".join(columns)
         marks = ", ".join("?" for _ in columns)
         self._execute(f"INSERT OR REPLACE INTO servers ({names}) VALUES ({marks})", list(columns.values()))
-
-    def find_server(self, name: str) -> Doc | None:
-        row = self._execute("SELECT * FROM servers WHERE name = ?", (name,)).fetchone()
-        return self._server_row_to_doc(row) if row else None
-
-    def find_servers(self) -> list[Doc]:
-        rows = self._execute("SELECT * FROM servers ORDER BY name").fetchall()
-        return [self._server_row_to_doc(row) for row in rows]
-
-    def update_server(self, name: str, changes: Doc, where: Filter | None = None) -> bool:
-        assignments, params = _assignments(*self._server_columns(changes))
-        condition, condition_params = where_clause(where, SERVERS)
-        cursor = self._execute(
-            f"UPDATE servers SET {assignments} WHERE name = ? AND {condition}",
-            params + [name] + condition_params,
-        )
-        return cursor.rowcount > 0
-
-    def delete_server(self, name: str) -> bool:
-        return self._execute("DELETE FROM servers WHERE name = ?", (name,)).rowcount > 0
 
     # -- documents <-> rows -------------------------------------------------------------
     @staticmethod
@@ -485,50 +395,7 @@ class SQLiteStore:
         doc["_classes"] = [name for name in row["classes"].split("|") if name]
         return doc
 
-    @staticmethod
-    def _split(doc: Doc) -> tuple[dict[str, Any], Doc]:
-        columns: dict[str, Any] = {}
-        rest: Doc = {}
-        for name, value in doc.items():
-            if name in JOB_COLUMNS:
-                columns[JOB_COLUMNS[name]] = encode_value(value)
-            elif name == "_classes":
-                columns["classes"] = "|" + "|".join(value) + "|"
-            elif not name.startswith("_"):
-                rest[name] = value
-        return columns, rest
-
-    def _set_clause(self, changes: Doc) -> tuple[str, list[Any]]:
-        return _assignments(*self._split(changes))
-
     # -- jobs -------------------------------------------------------------------------
-    def insert_job(self, doc: Doc) -> None:
-        columns, rest = self._split(doc)
-        columns["doc"] = dumps(rest)
-        names = ", ".join(columns)
-        marks = ", ".join("?" for _ in columns)
-        try:
-            self._execute(f"INSERT INTO jobs ({names}) VALUES ({marks})", list(columns.values()))
-        except sqlite3.IntegrityError as exc:
-            raise StoreError(f"cannot insert job {doc.get('_id')}: {exc}") from None
-
-    def update_job(self, job_id: str, changes: Doc, where: Filter | None = None) -> bool:
-        if not changes:
-            return self.find_job(job_id) is not None
-        assignments, params = self._set_clause(changes)
-        condition, condition_params = where_clause(where, JOBS)
-        cursor = self._execute(
-            f"UPDATE jobs SET {assignments} WHERE id = ? AND {condition}",
-            params + [job_id] + condition_params,
-        )
-        return cursor.rowcount > 0
-
-    def update_jobs(self, filter: Filter, changes: Doc) -> int:
-        assignments, params = self._set_clause(changes)
-        condition, condition_params = where_clause(filter, JOBS)
-        cursor = self._execute(f"UPDATE jobs SET {assignments} WHERE {condition}", params + condition_params)
-        return cursor.rowcount
-
     def increment_job(self, job_id: str, increments: dict[str, float]) -> bool:
         """Add to numbers inside the document, atomically (``{"statistics.rows": 5}``)."""
         if not increments:
@@ -542,30 +409,6 @@ class SQLiteStore:
             f"UPDATE jobs SET doc = json_set(doc, {', '.join(parts)}) WHERE id = ?", [*params, job_id]
         ).rowcount > 0
 
-    def find_job(self, job_id: str) -> Doc | None:
-        row = self._execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
-        return self._row_to_doc(row) if row else None
-
-    def find_jobs(
-        self, filter: Filter, order: Order = (), limit: int | None = None, skip: int = 0
-    ) -> list[Doc]:
-        condition, params = where_clause(filter, JOBS)
-        sql = f"SELECT * FROM jobs WHERE {condition}{order_clause(order or [('_id', 1)], JOBS)}"
-        if limit is not None or skip:
-            sql += " LIMIT ? OFFSET ?"
-            params += [-1 if limit is None else limit, skip]
-        return [self._row_to_doc(row) for row in self._execute(sql, params).fetchall()]
-
-    def iter_jobs(self, filter: Filter, order: Order = (), batch_size: int = 500) -> Iterator[Doc]:
-        skip = 0
-        order = list(order or []) + [("_id", 1)]
-        while True:
-            docs = self.find_jobs(filter, order, limit=batch_size, skip=skip)
-            yield from docs
-            if len(docs) < batch_size:
-                return
-            skip += batch_size
-
     def count_jobs(self, filter: Filter) -> int:
         condition, params = where_clause(filter, JOBS)
         return self._execute(f"SELECT count(*) FROM jobs WHERE {condition}", params).fetchone()[0]
@@ -577,13 +420,6 @@ class SQLiteStore:
             f"SELECT {expr} AS value, count(*) FROM jobs WHERE {condition} GROUP BY {expr}", params
         ).fetchall()
         return {row[0]: row[1] for row in rows}
-
-    def delete_job(self, job_id: str) -> bool:
-        return self._execute("DELETE FROM jobs WHERE id = ?", (job_id,)).rowcount > 0
-
-    def delete_jobs(self, filter: Filter) -> int:
-        condition, params = where_clause(filter, JOBS)
-        return self._execute(f"DELETE FROM jobs WHERE {condition}", params).rowcount
 
     def next_run_at(self, now: datetime) -> datetime | None:
         row = self._execute("SELECT min(run_at) FROM jobs WHERE state = 'queued' AND run_at > ?",
