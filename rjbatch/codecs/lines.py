@@ -367,37 +367,15 @@ class LineReader:
         )
 
 
-def read_lines(
-    source: Source,
-    *,
-    file_name: str | os.PathLike[str] | None = None,
-    streams: Sequence[str] | str | None = None,
-    delimiter: str | bytes | None = None,
-    buffer_size: int = 65536,
-    encoding: str = "utf-8",
-    encode_replace: str | None = None,
-    encode_cleaner: None | str | Cleaner = None,
-    embedded_within: str | None = _AUTO,
-    separator: str | None = None,
-    zip_entry: str | None = None,
-    transport_params: dict[str, Any] | None = None,
-) -> Iterator[str]:
+def read_lines(source: Source, **options: Any) -> Iterator[str]:
     """Every line (record) of a path, URI or binary file object, through its stream chain.
 
-    Use ``LineReader`` on an ``open_read`` stream instead when you need ``line_number`` as
-    you go; this function skips that bookkeeping (a third faster per line).
+    Takes the options of ``read_line_blocks``. Use ``LineReader`` on an ``open_read``
+    stream instead when you need ``line_number`` as you go; this function skips that
+    bookkeeping (a third faster per line).
     """
-    with open_read(
-        source, file_name=file_name, streams=streams, zip_entry=zip_entry,
-        transport_params=transport_params,
-    ) as f:
-        reader = LineReader(
-            f, file_name=f.file_name, delimiter=delimiter, buffer_size=buffer_size,
-            encoding=encoding, encode_replace=encode_replace, encode_cleaner=encode_cleaner,
-            embedded_within=embedded_within, separator=separator,
-        )
-        for block in reader.blocks():
-            yield from block
+    for block in read_line_blocks(source, **options):
+        yield from block
 
 
 def read_line_blocks(
@@ -415,7 +393,7 @@ def read_line_blocks(
     zip_entry: str | None = None,
     transport_params: dict[str, Any] | None = None,
 ) -> Iterator[list[str]]:
-    """Like ``read_lines`` but yields lists of records: the fast path for bulk consumers."""
+    """Lists of records (one per block read): the fast path for bulk consumers."""
     with open_read(
         source, file_name=file_name, streams=streams, zip_entry=zip_entry,
         transport_params=transport_params,
