@@ -10,7 +10,6 @@ every system alike. Run from the repository root:
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import sys
 import tempfile
@@ -23,7 +22,7 @@ from benchmarks.peers.jobs_peers import (
     JobsResult,
     measure_queue,
     popen_workers,
-    results_table,
+    report,
     run_peers,
 )
 
@@ -70,11 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     results = [rjbatch_sqlite(args.jobs, args.workers, args.latency_samples)]
     peers = [p for p in args.peers.split(",") if p]
     results += run_peers(args.jobs, args.workers, args.latency_samples, peers)
-    print(results_table(results))
-    for result in results:
-        print(f"- {result.system}: {result.notes}")
-    if args.json:
-        args.json.write_text(json.dumps([r.as_dict() for r in results], indent=2))
+    report(results, args.json)
     return 0
 
 

@@ -519,6 +519,15 @@ def results_table(results: list[JobsResult]) -> str:
     )
 
 
+def report(results: list[JobsResult], json_path: Path | None = None) -> None:
+    """Print the table and each system's notes; also save them as JSON when asked."""
+    print(results_table(results))
+    for r in results:
+        print(f"- {r.system}: {r.notes}")
+    if json_path:
+        json_path.write_text(json.dumps([r.as_dict() for r in results], indent=2))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.peers.jobs_peers",
@@ -537,12 +546,7 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [s for s in systems if s not in PEERS]
     if unknown:
         parser.error(f"unknown systems: {', '.join(unknown)}")
-    results = run_peers(args.jobs, args.workers, args.latency_samples, systems)
-    print(results_table(results))
-    for r in results:
-        print(f"- {r.system}: {r.notes}")
-    if args.json:
-        args.json.write_text(json.dumps([r.as_dict() for r in results], indent=2))
+    report(run_peers(args.jobs, args.workers, args.latency_samples, systems), args.json)
     return 0
 
 

@@ -191,16 +191,21 @@ def test_running_slices_of_a_dead_server_are_requeued_across_jobs_by_exact_prefi
     assert store.count_slices(one, "main") == {"queued": (1, 2), "running": (1, 2)}
 
 
-def test_wait_for_change_polls_the_change_counter(url, server):
-    waiting, writing = connect(url, server, wakeups="poll"), connect(url, server)
+def woken_by_a_write(waiting, writing) -> list[bool]:
+    """What ``wait_for_change`` answered when another connection wrote during the wait."""
     waiting.change_poll_seconds = 0.005
-    results = []
+    results: list[bool] = []
     thread = threading.Thread(target=lambda: results.append(waiting.wait_for_change(10)))
     thread.start()
     time.sleep(0.05)
     writing.insert_job(make_doc())
     thread.join(10)
-    assert results == [True]
+    return results
+
+
+def test_wait_for_change_polls_the_change_counter(url, server):
+    waiting, writing = connect(url, server, wakeups="poll"), connect(url, server)
+    assert woken_by_a_write(waiting, writing) == [True]
     assert waiting.wait_for_change(0.05) is False
     assert waiting.wait_for_change(5, stop=lambda: True) is False
 
@@ -339,12 +344,5 @@ def test_without_change_streams_the_store_falls_back_to_polling(url, server, cap
     if REAL_SERVER:
         pytest.skip("a real server may well have change streams")
     waiting, writing = connect(url, server, wakeups="changestream"), connect(url, server)
-    waiting.change_poll_seconds = 0.005
-    results = []
-    thread = threading.Thread(target=lambda: results.append(waiting.wait_for_change(10)))
-    thread.start()
-    time.sleep(0.05)
-    writing.insert_job(make_doc())
-    thread.join(10)
-    assert results == [True]
+    assert woken_by_a_write(waiting, writing) == [True]
     assert "polling for changes instead" in caplog.text
