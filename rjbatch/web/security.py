@@ -18,11 +18,16 @@ JOB_ACTIONS = {
     "resume": "manager",
     "retry": "manager",
     "abort": "manager",
+    "fail": "manager",
     "run_now": "manager",
+    "edit": "manager",
     "destroy": "admin",
 }
-OWN_JOB_ACTIONS = {"pause", "resume", "retry", "abort"}
-RECORD_ROLE = "editor"  # edit or delete a failed record
+OWN_JOB_ACTIONS = {"pause", "resume", "retry", "abort", "edit"}
+RECORD_ROLE = "editor"  # see, edit or delete a failed record's data
+SERVER_ROLE = "operator"  # pause, resume, stop, destroy servers and zombies
+DIRMON_ROLE = "dirmon"  # create, edit, copy, enable, disable dirmon entries
+DIRMON_DESTROY_ROLE = "admin"
 
 _PBKDF2 = "pbkdf2_sha256"
 

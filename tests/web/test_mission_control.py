@@ -100,7 +100,8 @@ def test_the_job_list_shows_counts_per_state_and_searches_and_pages(admin):
     page = admin.get("/jobs")
     assert page.status_code == 200
     assert "All (27)" in page.text
-    assert "Completed (25)" in page.text and "Failed (1)" in page.text and "Queued (1)" in page.text
+    assert "Completed (25)" in page.text and "Failed (1)" in page.text
+    assert "Scheduled (1)" in page.text and "Queued (0)" in page.text  # queued now vs later
     assert "Page 1 of 2" in page.text
     assert admin.get("/jobs?page=2").text.count('<tr class="callout-') == 7
     failed = admin.get("/jobs?state=failed").text
@@ -108,7 +109,8 @@ def test_the_job_list_shows_counts_per_state_and_searches_and_pages(admin):
     found = admin.get("/jobs", params={"q": "BOOMJOB"}).text  # class, any case
     assert boom.id in found and "note 3" not in found
     assert "note 13" in admin.get("/jobs", params={"q": "note 13"}).text
-    assert "scheduled" in admin.get("/jobs?state=queued").text
+    assert "later" in admin.get("/jobs?state=scheduled").text
+    assert "later" not in admin.get("/jobs?state=queued").text
     api = admin.get("/api/jobs?state=completed").json()
     assert api["total"] == 25 and api["counts"]["failed"] == 1 and len(api["jobs"]) == 20
 

@@ -1,0 +1,318 @@
+"""The job pages: lists per state, the job page, its actions, failed records, bulk retry."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from typing import Any
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from rjbatch import clock
+from rjbatch.batch import BatchJob
+from rjbatch.errors import InvalidTransition, RjbatchError, ValidationError
+from rjbatch.exception import JobException
+from rjbatch.job import Job
+from rjbatch.web import security
+from rjbatch.web.common import (
+    STATES,
+    audit,
+    audit_job,
+    display_state,
+    find_job,
+    flash,
+    redirect,
+    refuse,
+    render,
+    require,
+    to_int,
+)
+
+PAGE_SIZES = (10, 20, 50, 100)
+ACTIONS = ("run_now", "pause", "resume", "retry", "fail", "abort", "destroy")
+ACTION_LABELS = {"pause": "Pause", "resume": "Resume", "retry": "Retry", "fail": "Fail", "abort": "Abort",
+                 "run_now": "Run now", "destroy": "Destroy"}
+# the list actions of RJMC (§1.2): fail and abort only on the job page
+LIST_ACTIONS = ("run_now", "pause", "resume", "retry", "destroy")
+
+# each list's columns and default order (mission-control.md §1.2); a column sorts by the
+# stored field it names, and only these fields may be sorted on
+COLUMNS: dict[str, tuple[str, ...]] = {
+    "all": ("class", "description", "state", "priority", "created_at", "duration"),
+    "running": ("class", "description", "record_count", "progress", "priority", "started_at", "throttled"),
+    "queued": ("class", "description", "record_count", "priority", "created_at", "throttled"),
+    "scheduled": ("class", "description", "run_at", "cron_schedule"),
+    "paused": ("class", "description", "completed_at"),
+    "completed": ("class", "description", "duration", "completed_at"),
+    "failed": ("class", "description", "completed_at", "exception"),
+    "aborted": ("class", "description", "completed_at"),
+}
+COLUMN_LABELS = {"class": "Class", "description": "Description", "state": "State", "priority": "Priority",
+                 "created_at": "Created", "duration": "Duration", "record_count": "Records",
+                 "progress": "Progress", "started_at": "Started", "throttled": "Throttled",
+                 "run_at": "Runs in", "cron_schedule": "Cron schedule", "completed_at": "When",
+                 "exception": "Exception"}
+SORTABLE = {"class": "_type", "description": "description", "state": "state", "priority": "priority",
+            "created_at": "created_at", "started_at": "started_at", "run_at": "run_at",
+            "completed_at": "completed_at"}
+DEFAULT_ORDER = {
+    "all": ("-id",),
+    "queued": ("priority", "created_at"),
+    "running": ("priority", "created_at"),
+    "scheduled": ("run_at",),
+    "completed": ("-completed_at",),
+    "failed": ("-completed_at",),
+    "aborted": ("-completed_at",),
+    "paused": ("-completed_at",),
+}
+STANDARD_FIELDS = (set(Job._fields) | set(BatchJob._fields) | {f"{state}_at" for state in STATES}
+                   | {"id", "class", "duration", "seconds", "failed_at_list", "retry_limit"})
+
+
+def list_query(state: str, q: str, sort: str | None = None, direction: str = "asc") -> Any:
+    """The jobs of one list, searched and sorted; ``state`` is a list name of COLUMNS."""
+    if state == "all":
+        query = Job.where()
+    elif state == "scheduled":
+        query = Job.where().scheduled()
+    elif state == "queued":
+        query = Job.where().queued_now()
+    else:
+        query = Job.where(state=state)
+    if q:
+        pattern = "(?i)" + re.escape(q)  # a substring, never a user-supplied regex
+        query = query.where({"$or": [{"_type": {"$regex": pattern}}, {"description": {"$regex": pattern}}]})
+    if sort in SORTABLE and sort in COLUMNS[state]:
+        prefix = "-" if direction == "desc" else ""
+        return query.order_by(prefix + SORTABLE[sort], prefix + "id")
+    return query.order_by(*DEFAULT_ORDER[state])
+
+
+def list_params(request: Request) -> dict[str, Any]:
+    params = request.query_params
+    state = params.get("state", "all")
+    if state not in COLUMNS:
+        raise HTTPException(404, f"no such state: {state}")
+    sort = params.get("sort")
+    return {"state": state, "q": params.get("q", "").strip(),
+            "sort": sort if sort in SORTABLE and sort in COLUMNS[state] else None,
+            "dir": "desc" if params.get("dir") == "desc" else "asc",
+            "per": to_int(params.get("per"), 20) if to_int(params.get("per"), 20) in PAGE_SIZES else 20,
+            "page": max(to_int(params.get("page"), 1), 1)}
+
+
+def available(job: Job, action: str) -> bool:
+    """Does the state machine allow ``action`` now (permissions aside)?"""
+    if action == "destroy":
+        return True
+    if action == "run_now":
+        return job.state == "queued" and job.run_at is not None and job.run_at > clock.now()
+    return job.may(action)
+
+
+def allowed_actions(request: Request, job: Job, in_list: bool = False) -> list[str]:
+    """The actions this user may fire on this job now."""
+    username, role = request.state.username, request.state.role
+    return [action for action in (LIST_ACTIONS if in_list else ACTIONS)
+            if available(job, action) and security.may_act(username, role, action, job)]
+
+
+def perform(request: Request, job: Job, action: str) -> None:
+    """Fire ``action`` on ``job`` for this user: PermissionError, InvalidTransition or done."""
+    if action not in ACTIONS:
+        raise RjbatchError(f"unknown action {action!r}")
+    if not security.may_act(request.state.username, request.state.role, action, job):
+        audit.warning("refused user=%s role=%s action=%s job=%s", request.state.username,
+                      request.state.role, action, job.id)
+        raise PermissionError(f"Not allowed to {action} this job")
+    if not available(job, action):
+        raise InvalidTransition(action, display_state(job), type(job).__name__)
+    if action == "destroy":
+        job.destroy()
+    elif action == "fail":
+        job.fail(f"failed from Mission Control by {request.state.username}")
+    else:
+        getattr(job, action)()
+    audit_job(request, action, job)
+
+
+# -- pages --------------------------------------------------------------------------------
+async def home(request: Request) -> Response:
+    return redirect(request, "/jobs?state=running")
+
+
+async def job_list(request: Request) -> Response:
+    p = list_params(request)
+    query = list_query(p["state"], p["q"], p["sort"], p["dir"])
+    total = query.count()
+    pages = max(1, math.ceil(total / p["per"]))
+    page = min(p["page"], pages)
+    jobs = query.skip((page - 1) * p["per"]).limit(p["per"]).all()
+    rows = [{"job": job, "state": display_state(job), "actions": allowed_actions(request, job, in_list=True)}
+            for job in jobs]
+    may_bulk_retry = p["state"] == "failed" and security.has_role(request.state.role, security.JOB_ACTIONS["retry"])
+    return render(request, "jobs.html", p=p, page=page, pages=pages, total=total, rows=rows,
+                  columns=COLUMNS[p["state"]], column_labels=COLUMN_LABELS, sortable=SORTABLE,
+                  page_sizes=PAGE_SIZES, may_bulk_retry=may_bulk_retry, labels=ACTION_LABELS,
+                  failed_classes=failed_classes() if may_bulk_retry else [])
+
+
+def failed_classes() -> list[tuple[str, int]]:
+    counts: dict[str, int] = {}
+    for job in Job.where(state="failed").all():
+        counts[type(job).__name__] = counts.get(type(job).__name__, 0) + 1
+    return sorted(counts.items())
+
+
+async def job_page(request: Request) -> Response:
+    job = find_job(request.path_params["job_id"])
+    data = job.as_dict()
+    custom = {k: v for k, v in data.items() if k not in STANDARD_FIELDS}
+    retry = None
+    if getattr(type(job), "retry_limit", None) is not None or "failed_at_list" in type(job)._fields:
+        retry = {"limit": getattr(job, "retry_limit", None), "failed_at": list(getattr(job, "failed_at_list", None) or [])}
+    return render(request, "job.html", job=job, state=display_state(job), data=data, custom=custom,
+                  exception=_exception(job.exception), batch=batch_info(job), retry=retry,
+                  actions=allowed_actions(request, job), labels=ACTION_LABELS,
+                  may_edit=job.state not in ("completed", "aborted")
+                  and security.may_act(request.state.username, request.state.role, "edit", job))
+
+
+async def job_action(request: Request) -> Response:
+    job = find_job(request.path_params["job_id"])
+    action = request.path_params["action"]
+    if action not in ACTIONS:
+        raise HTTPException(404, f"no such action: {action}")
+    try:
+        perform(request, job, action)
+    except PermissionError as exc:
+        return refuse(request, 403, str(exc))
+    except (InvalidTransition, RjbatchError) as exc:
+        flash(request, "danger", f"Could not {action} the job: {exc}")
+        return redirect(request, f"/jobs/{job.id}")
+    flash(request, "success", f"{ACTION_LABELS[action]}: done")
+    if action == "destroy":
+        return redirect(request, "/jobs")
+    return redirect(request, f"/jobs/{job.id}")
+
+
+async def retry_failed(request: Request) -> Response:
+    """Retry every failed job (of one class when ``job_class`` is given) this user may retry."""
+    form = await request.form()
+    class_name = str(form.get("job_class") or "")
+    retried = refused = 0
+    for job in Job.where(state="failed").all():
+        if class_name and type(job).__name__ != class_name:
+            continue
+        try:
+            perform(request, job, "retry")
+            retried += 1
+        except (PermissionError, InvalidTransition, RjbatchError):
+            refused += 1
+    what = f"failed {class_name} jobs" if class_name else "failed jobs"
+    flash(request, "success" if retried or not refused else "danger",
+          f"Retried {retried} {what}" + (f"; {refused} could not be retried" if refused else ""))
+    return redirect(request, "/jobs?state=failed")
+
+
+async def failed_records(request: Request) -> Response:
+    job = find_job(request.path_params["job_id"])
+    if not hasattr(job, "input"):
+        raise HTTPException(404, "not a batch job")
+    error_type = request.query_params.get("error_type") or None
+    records = [row for row in _failed_records(job) if error_type is None or row["exception"].class_name == error_type]
+    return render(request, "failed.html", job=job, records=records, error_type=error_type,
+                  can_edit_records=security.has_role(request.state.role, security.RECORD_ROLE))
+
+
+async def record_action(request: Request) -> Response:
+    job = find_job(request.path_params["job_id"])
+    action = request.path_params["action"]
+    slice_id = to_int(request.path_params["slice_id"], -1)
+    if not hasattr(job, "input") or action not in ("update", "delete"):
+        raise HTTPException(404, "no such action")
+    require(request, security.RECORD_ROLE, "edit failed records")
+    form = await request.form()
+    back = f"/jobs/{job.id}/failed"
+    try:
+        if action == "update":
+            value = _parse_record(str(form.get("value", "")), str(form.get("kind", "text")))
+            job.input.update_failed_record(slice_id, value)
+        else:
+            job.input.delete_failed_record(slice_id)
+    except (RjbatchError, ValueError) as exc:
+        flash(request, "danger", f"Could not {action} the record: {exc}")
+        return redirect(request, back)
+    audit_job(request, f"{action}_failed_record", job, slice=slice_id)
+    flash(request, "success", f"Failed record in slice {slice_id}: {action}d")
+    return redirect(request, back)
+
+
+# -- helpers ------------------------------------------------------------------------------
+def _exception(value: Any) -> JobException | None:
+    return JobException.coerce(value) if value else None
+
+
+def batch_info(job: Job) -> dict[str, Any] | None:
+    if not hasattr(job, "input") or job.is_new_record:
+        return None
+    counts = job._store().count_slices(job.id, job.input.category)
+    queued, active, failed = (counts.get(s, (0, 0))[0] for s in ("queued", "running", "failed"))
+    slice_size = getattr(type(job), "slice_size", 0) or 0
+    record_count = getattr(job, "record_count", None)
+    total = math.ceil(record_count / slice_size) if record_count and slice_size else queued + active + failed
+    completed = max(total - queued - active - failed, 0)
+    total = max(total, queued + active + failed + completed)
+
+    def share(n: int) -> float:
+        return round(100 * n / total, 2) if total else 0.0
+
+    return {"queued": queued, "active": active, "failed": failed, "completed": completed, "total": total,
+            "percent": job.percent_complete, "record_count": record_count, "slice_size": slice_size,
+            "sub_state": getattr(job, "sub_state", None),
+            "bar": [("completed", completed, share(completed)), ("active", active, share(active)),
+                    ("failed", failed, share(failed)), ("queued", queued, share(queued))],
+            "groups": job.input.group_exceptions() if failed else [],
+            "statistics": getattr(job, "statistics", None) or {},
+            "categories": {"input": getattr(job, "input_categories", None) or [],
+                           "output": getattr(job, "output_categories", None) or []}}
+
+
+def _failed_records(job: Job) -> list[dict[str, Any]]:
+    rows = []
+    for piece in job.input.slices("failed"):
+        records = job.input.records(piece)
+        index = (piece.get("processing_record_number") or 1) - 1
+        if not 0 <= index < len(records):
+            continue
+        record = records[index]
+        kind = "text" if isinstance(record, str) else "json"
+        rows.append({"slice_id": piece["id"], "record": record, "kind": kind,
+                     "text": record if kind == "text" else json.dumps(record, default=str),
+                     "record_number": (piece.get("first_record_number") or 1) + index,
+                     "exception": JobException.coerce(piece["exception"])})
+    return rows
+
+
+def _parse_record(text: str, kind: str) -> Any:
+    if kind == "json":
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ValidationError(f"not valid JSON: {exc}") from None
+    return text
+
+
+# more specific routes go first: create_app adds ACTION_ROUTES after every module's ROUTES
+ROUTES = [
+    ("/", home, ["GET"]),
+    ("/jobs", job_list, ["GET"]),
+    ("/jobs/retry_failed", retry_failed, ["POST"]),
+    ("/jobs/{job_id}", job_page, ["GET"]),
+    ("/jobs/{job_id}/failed", failed_records, ["GET"]),
+    ("/jobs/{job_id}/failed/{slice_id}/{action}", record_action, ["POST"]),
+]
+ACTION_ROUTES = [("/jobs/{job_id}/{action}", job_action, ["POST"])]
