@@ -17,7 +17,8 @@ with warnings.catch_warnings():  # Starlette prefers httpx2 when it is installed
 
 from rjbatch.batch import BatchJob
 from rjbatch.testing import work_all
-from rjbatch.web import AppError, create_app, hash_password, serve
+from rjbatch.web import AppError, create_app, serve
+from tests.web.helpers import USERS, client, csrf, post
 
 pytestmark = pytest.mark.filterwarnings("ignore:Using `httpx` with `starlette.testclient`")
 
@@ -49,36 +50,15 @@ class WebLinesJob(BatchJob):
         return line.upper()
 
 
-USERS = {
-    "ada": (hash_password("secret"), "admin"),
-    "vic": ("look", "view"),
-    "ed": ("fix", "editor"),
-    "uma": ("own", "user"),
-}
 
 
 class WebOwnedJob(Job):
     login = field(str)
 
 
-def client(app, auth=None) -> TestClient:
-    test_client = TestClient(app)
-    if auth:
-        test_client.auth = auth
-    return test_client
-
-
 @pytest.fixture
 def admin():
     return client(create_app(users=USERS), ("ada", "secret"))
-
-
-def csrf(client: TestClient) -> str:
-    return client.get("/api/csrf").json()["csrf_token"]
-
-
-def post(client: TestClient, path: str, **data: str):
-    return client.post(path, data={"csrf_token": csrf(client), **data}, follow_redirects=False)
 
 
 def failed_batch_job() -> WebLinesJob:
