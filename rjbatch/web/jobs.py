@@ -15,6 +15,7 @@ from rjbatch import clock
 from rjbatch.batch import BatchJob
 from rjbatch.errors import InvalidTransition, RjbatchError, ValidationError
 from rjbatch.exception import JobException
+from rjbatch.fields import parse_datetime
 from rjbatch.job import Job
 from rjbatch.web import security
 from rjbatch.web.common import (
@@ -173,7 +174,8 @@ async def job_page(request: Request) -> Response:
     custom = {k: v for k, v in data.items() if k not in STANDARD_FIELDS}
     retry = None
     if getattr(type(job), "retry_limit", None) is not None or "failed_at_list" in type(job)._fields:
-        retry = {"limit": getattr(job, "retry_limit", None), "failed_at": list(getattr(job, "failed_at_list", None) or [])}
+        failed_at = [parse_datetime(at) if isinstance(at, str) else at for at in getattr(job, "failed_at_list", None) or []]
+        retry = {"limit": getattr(job, "retry_limit", None), "failed_at": failed_at}
     return render(request, "job.html", job=job, state=display_state(job), data=data, custom=custom,
                   exception=_exception(job.exception), batch=batch_info(job), retry=retry,
                   actions=allowed_actions(request, job), labels=ACTION_LABELS,
