@@ -203,6 +203,7 @@ async def job_action(request: Request) -> Response:
 
 async def retry_failed(request: Request) -> Response:
     """Retry every failed job (of one class when ``job_class`` is given) this user may retry."""
+    require(request, "user", "retry jobs")  # a user retries its own jobs only
     form = await request.form()
     class_name = str(form.get("job_class") or "")
     retried = refused = 0

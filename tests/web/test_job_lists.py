@@ -120,14 +120,16 @@ def test_the_failed_list_retries_every_failed_job_or_one_class(admin, caplog):
     assert Job.find(other.id).state == "queued"
 
 
-def test_bulk_retry_is_refused_to_roles_below_manager():
+def test_bulk_retry_is_refused_to_a_viewer_and_limited_to_a_users_own_jobs():
     viewer = client(create_app(users=USERS), ("vic", "look"))
+    user = client(create_app(users=USERS), ("uma", "own"))
     job = ListBoomJob.create()
     work_all()
     assert "Retry all failed jobs" not in viewer.get("/jobs?state=failed").text
-    assert post(viewer, "/jobs/retry_failed").status_code == 303
+    assert post(viewer, "/jobs/retry_failed").status_code == 403
+    assert post(user, "/jobs/retry_failed").status_code == 303
     assert Job.find(job.id).state == "failed"
-    assert "Retried 0 failed jobs; 1 could not be retried" in viewer.get("/jobs?state=failed").text
+    assert "Retried 0 failed jobs; 1 could not be retried" in user.get("/jobs?state=failed").text
 
 
 def test_a_manager_fails_a_job_from_its_page_and_the_exception_names_who(admin):
