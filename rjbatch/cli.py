@@ -314,7 +314,17 @@ def cmd_web(args: argparse.Namespace) -> int:
         if not (name and password and role):
             raise UsageError(f"--user expects NAME:PASSWORD:ROLE, got {entry!r}")
         users[name] = (password, role)
-    serve(host=args.host, port=args.port, insecure_local=args.insecure_local, users=users or None)
+    from rjbatch.web import security
+
+    try:
+        if getattr(args, "users", None):
+            users.update(security.load_users(args.users))
+        auth = security.load_callable(args.auth) if getattr(args, "auth", None) else None
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    secret_key = os.environ.get("RJBATCH_WEB_SECRET_KEY") or None
+    serve(host=args.host, port=args.port, insecure_local=args.insecure_local, users=users or None,
+          auth=auth, secret_key=secret_key, log_level="warning" if args.quiet else "info")
     return 0
 
 
@@ -446,8 +456,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=8080)
     p.add_argument("--user", action="append", metavar="NAME:PASSWORD:ROLE",
                    help="a user (roles: admin editor operator manager dirmon user view)")
+    p.add_argument("--users", metavar="FILE",
+                   help="YAML/JSON users file: NAME: {password: HASH, role: ROLE}")
+    p.add_argument("--auth", metavar="MODULE:FUNCTION",
+                   help="auth hook: function(request) -> (username, role) or None")
     p.add_argument("--insecure-local", action="store_true",
                    help="no login, everyone is admin: only on 127.0.0.1")
+    p.add_argument("--quiet", "-q", action="store_true", help="log warnings only")
 
     p = sub.add_parser("worker", parents=[common], help="run a server with N worker processes")
     p.add_argument("--workers", "-w", type=int, help="worker processes (default: one per core)")

@@ -111,3 +111,46 @@ def csrf_token(session: dict) -> str:
 def csrf_ok(session: dict, given: str | None) -> bool:
     expected = session.get("csrf")
     return bool(expected and given) and hmac.compare_digest(str(expected), str(given))
+
+
+def load_users(path: str) -> dict[str, tuple[str, str]]:
+    """Users from a YAML or JSON file: ``name: {password: <hash_password() hash>, role: view}``.
+
+    A file keeps passwords out of the command line (and ``ps``); store hashes, not passwords.
+    """
+    import yaml  # JSON is YAML too
+
+    try:
+        with open(path, encoding="utf-8") as file:
+            data = yaml.safe_load(file) or {}
+    except OSError as exc:
+        raise ValueError(f"{path}: cannot read the users file ({exc.strerror})") from None
+    except yaml.YAMLError as exc:
+        raise ValueError(f"{path}: not valid YAML or JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a mapping of user names")
+    users = {}
+    for name, entry in data.items():
+        if not (isinstance(entry, dict) and entry.get("password") and entry.get("role")):
+            raise ValueError(f"{path}: user {name!r} needs a password and a role")
+        try:
+            users[str(name)] = (str(entry["password"]), check_role(str(entry["role"])))
+        except ValueError as exc:
+            raise ValueError(f"{path}: user {name!r}: {exc}") from None
+    return users
+
+
+def load_callable(spec: str) -> Any:
+    """``package.module:function`` (the auth hook given to ``rjbatch web --auth``)."""
+    import importlib
+
+    module_name, sep, attribute = spec.partition(":")
+    if not (sep and module_name and attribute):
+        raise ValueError(f"expected MODULE:FUNCTION, got {spec!r}")
+    try:
+        found = getattr(importlib.import_module(module_name), attribute)
+    except (ImportError, AttributeError) as exc:
+        raise ValueError(f"cannot load {spec!r}: {exc}") from None
+    if not callable(found):
+        raise ValueError(f"{spec!r} is not callable")
+    return found
