@@ -177,3 +177,18 @@ def test_a_cross_site_post_is_refused_even_with_the_token(admin):
                           headers={"Sec-Fetch-Site": "cross-site"}, follow_redirects=False)
     assert response.status_code == 403
     assert Job.find(job.id).state == "queued"
+
+
+class ListSettingsJob(Job):
+    destroy_on_complete = False
+    settings = field(dict)
+    tags = field(list)
+    owner = field(str)
+
+
+def test_custom_fields_show_nil_and_fold_big_structures(admin):
+    job = ListSettingsJob.create(settings={f"key{n}": n for n in range(12)}, tags=["a", "<b>"])
+    page = admin.get(f"/jobs/{job.id}").text
+    assert "<details><summary>12 keys</summary>" in page  # more than 10: folded
+    assert "<details open><summary>2 items</summary>" in page and "&lt;b&gt;" in page
+    assert '<th>owner</th><td><span class="empty">nil</span>' in page
