@@ -171,7 +171,9 @@ def failed_classes() -> list[tuple[str, int]]:
 async def job_page(request: Request) -> Response:
     job = find_job(request.path_params["job_id"])
     data = job.as_dict()
-    custom = {k: v for k, v in data.items() if k not in STANDARD_FIELDS}
+    # every custom field, unset ones too (shown as nil), then stored values of unknown fields
+    custom = {name: data.get(name) for name in type(job)._fields if name not in STANDARD_FIELDS}
+    custom.update((k, v) for k, v in data.items() if k not in STANDARD_FIELDS and k not in custom)
     retry = None
     if getattr(type(job), "retry_limit", None) is not None or "failed_at_list" in type(job)._fields:
         failed_at = [parse_datetime(at) if isinstance(at, str) else at for at in getattr(job, "failed_at_list", None) or []]
