@@ -102,15 +102,19 @@ def destroy_zombies(store: Store, except_name: str | None = None) -> list[str]:
     return removed
 
 
-def request(store: Store, action: str, name: str | None = None) -> list[str]:
-    """Ask one server (or every server) to pause, resume or stop; returns who was asked."""
+def request(store: Store, action: str, name: str | None = None, *, exact: bool = False) -> list[str]:
+    """Ask one server (or every server) to pause, resume or stop; returns who was asked.
+
+    ``name`` matches a server's name or, unless ``exact``, its hostname (the CLI's
+    ``rjbatch servers pause HOST`` asks every server on that host).
+    """
     targets = {"pause": PAUSED, "resume": RUNNING, "stop": STOPPING}
     if action not in targets:
         raise ValueError(f"unknown server action {action!r}")
     allowed_from = {"pause": [RUNNING], "resume": [PAUSED], "stop": [STARTING, RUNNING, PAUSED]}[action]
     asked = []
     for server in all_servers(store):
-        if name is not None and server.name != name and server.hostname != name:
+        if name is not None and server.name != name and (exact or server.hostname != name):
             continue
         if server.state in allowed_from and store.update_server(
             server.name, {"state": targets[action]}, where={"state": {"$in": allowed_from}}
