@@ -1,3 +1,321 @@
-"""Placeholder until its pages land (same session)."""
+"""The directory monitor pages: dirmon entries listed, shown, created, edited, copied,
+enabled, disabled and destroyed (mission-control.md §1.10).
 
-ROUTES: list = []
+An entry's properties form is generated (``forms``) from its job class's
+``user_editable`` fields, less ``run_at``; only the values that differ from the class
+defaults are stored. A class name typed into the form is looked up among the job classes
+already loaded and never imports a module.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from starlette.datastructures import FormData
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from rjbatch import registry
+from rjbatch.errors import (
+    Errors,
+    InvalidTransition,
+    JobNotFound,
+    RjbatchError,
+    StoreError,
+    ValidationError,
+)
+from rjbatch.fields import Field
+from rjbatch.job import Job
+from rjbatch.jobs.dirmon import DirmonEntry
+from rjbatch.web import forms, security
+from rjbatch.web.common import audit_action, flash, json_response, redirect, render, require
+
+STATES = ("pending", "enabled", "failed", "disabled")  # the sidebar's order
+# the model's transitions (DirmonEntry.enable/disable): which buttons the page offers
+ENABLE_FROM = ("pending", "disabled")
+DISABLE_FROM = ("enabled", "failed")
+ACTIONS = {"enable": "Enable", "disable": "Disable", "destroy": "Destroy"}
+ENTRY_FIELDS = {"name": "Name", "job_class_name": "Job Class", "pattern": "Pattern",
+                "archive_directory": "Archive Directory", "properties": "Properties", "state": "State"}
+PREFIX = "properties."  # form keys of the properties controls
+LEFT_OUT = ("run_at",)  # a dirmon job runs when its file arrives
+
+
+# -- lookups ------------------------------------------------------------------------------
+def resolve_job_class(name: str) -> type[Job] | None:
+    """The job class an entry names, among the classes already loaded (a name typed into
+    a form must not import a module: ``module:Class`` works only for a module already imported)."""
+    name = name.strip()
+    if not name or (":" in name and name.partition(":")[0] not in sys.modules):
+        return None
+    found = registry.by_name(name)
+    return found if isinstance(found, type) and issubclass(found, Job) else None
+
+
+def find_entry(entry_id: str) -> DirmonEntry:
+    try:
+        return DirmonEntry.find(entry_id)
+    except JobNotFound:
+        raise HTTPException(404, f"Could not find dirmon entry with id: {entry_id}") from None
+
+
+def list_entries(state: str, q: str) -> tuple[list[DirmonEntry], dict[str, int]]:
+    """The entries of one state (or all), searched over name, job class and pattern, by name;
+    and the count per state."""
+    entries = DirmonEntry.all()
+    counts = {s: 0 for s in STATES}
+    for entry in entries:
+        counts[entry.state] = counts.get(entry.state, 0) + 1
+    counts["all"] = len(entries)
+    needle = q.casefold()
+    chosen = [entry for entry in entries
+              if (state == "all" or entry.state == state)
+              and (not needle or any(needle in (text or "").casefold()
+                                     for text in (entry.name, entry.job_class_name, entry.pattern)))]
+    return sorted(chosen, key=lambda e: (e.name.casefold(), e.name, e.id)), counts
+
+
+def list_params(request: Request) -> tuple[str, str]:
+    state = request.query_params.get("state") or "all"
+    if state not in ("all", *STATES):
+        raise HTTPException(404, f"no such state: {state}")
+    return state, request.query_params.get("q", "").strip()
+
+
+def counts_only() -> dict[str, int]:
+    return list_entries("all", "")[1]
+
+
+# -- properties ---------------------------------------------------------------------------
+def property_fields(job_class: type[Job] | None) -> list[Field]:
+    return forms.editable_fields(job_class, exclude=LEFT_OUT) if job_class else []
+
+
+def property_values(job_class: type[Job] | None, properties: dict[str, Any]) -> dict[str, Any]:
+    """What the controls show: the class defaults, overridden by the entry's properties."""
+    values = {}
+    for described in property_fields(job_class):
+        if described.name in properties:
+            values[described.name] = described.from_storage(properties[described.name])
+        else:
+            values[described.name] = forms.default_value(described)
+    return values
+
+
+def diff_properties(job_class: type[Job], values: dict[str, Any], keep: dict[str, Any]) -> dict[str, Any]:
+    """The properties to store: each editable value that differs from the class default,
+    plus whatever else the entry held that the form does not edit."""
+    fields = property_fields(job_class)
+    editable = {described.name for described in fields}
+    result = {key: value for key, value in keep.items() if key not in editable}
+    for described in fields:
+        value = values.get(described.name)
+        if value != forms.default_value(described):
+            result[described.name] = described.to_storage(value)
+    return result
+
+
+# -- the form -----------------------------------------------------------------------------
+def form_text(form: FormData, key: str) -> str:
+    value = form.get(key)
+    return value.strip() if isinstance(value, str) else ""
+
+
+def form_page(request: Request, mode: str, entry: DirmonEntry, *, source: DirmonEntry | None = None,
+              properties: dict[str, Any] | None = None, texts: dict[str, str] | None = None,
+              errors: Errors | None = None, property_errors: Errors | None = None,
+              status: int = 200) -> Response:
+    """The create / edit / copy form; ``properties`` are the values the controls start from."""
+    errors = errors or Errors()
+    property_errors = property_errors or Errors()
+    job_class = resolve_job_class(entry.job_class_name)
+    values = property_values(job_class, entry.properties if properties is None else properties)
+    controls = forms.widgets(property_fields(job_class), values, prefix=PREFIX, texts=texts, errors=property_errors)
+    lines = [f"{ENTRY_FIELDS.get(name, forms.label_of(name))}: {message}" if name != "base" else message
+             for name, messages in errors.items() for message in messages]
+    lines += ["Properties: " + line for line in forms.error_lines(property_errors)]
+    action = {"new": "/dirmon/new", "edit": f"/dirmon/{entry.id}/edit",
+              "copy": f"/dirmon/{(source or entry).id}/copy"}[mode]
+    title = {"new": "New dirmon entry", "edit": f"Edit {entry.name}", "copy": f"Copy {(source or entry).name}"}[mode]
+    classes = sorted({cls.__name__ for cls in registry.all_classes() if hasattr(cls, "upload")})
+    return render(request, "dirmon_form.html", status_code=status, mode=mode, entry=entry, source=source,
+                  action=action, title=title, controls=controls, errors=errors, error_lines=lines,
+                  properties_for=job_class.__name__ if job_class and entry.job_class_name else "",
+                  job_classes=classes, dirmon_counts=counts_only(), labels=ENTRY_FIELDS)
+
+
+async def submit(request: Request, mode: str, entry: DirmonEntry, base: dict[str, Any],
+                 source: DirmonEntry | None = None) -> Response:
+    """Save the submitted form into ``entry`` (new, copied or edited), or show it again:
+    for "Load properties", or with the errors (422, nothing stored)."""
+    form = await request.form()
+    job_class = resolve_job_class(entry.job_class_name)
+    errors = Errors()
+    if job_class is None:
+        errors.add("job_class_name", "Invalid Job Class" if entry.job_class_name else "can't be blank")
+    values = property_values(job_class, base)
+    parsed, texts, property_errors = forms.parse_form(property_fields(job_class), form, values, prefix=PREFIX)
+    shown_for = form_text(form, "properties_for")
+
+    if "load" in form or (mode != "edit" and job_class and shown_for and shown_for != job_class.__name__):
+        if "load" not in form:
+            errors.add("properties", f"the job class changed: check the properties of {job_class.__name__}, "
+                                     "then save again")
+        return form_page(request, mode, entry, source=source, properties=base, texts=texts, errors=errors,
+                         status=422 if errors else 200)
+
+    if job_class is not None:
+        entry.properties = diff_properties(job_class, {**values, **parsed}, keep=base)
+    if not entry.is_valid():
+        for name, messages in entry.errors.items():
+            if name == "job_class_name" and "job_class_name" in errors:
+                continue  # already "Invalid Job Class"
+            for message in messages:
+                errors.add(name, message)
+    if entry.name and any(other.name == entry.name and other.id != entry.id for other in DirmonEntry.all()):
+        errors.add("name", "has already been taken")
+    if not errors and not property_errors:
+        try:
+            entry.save()
+        except ValidationError as exc:
+            for name, messages in exc.errors.items():
+                for message in messages:
+                    errors.add(name, message)
+        except StoreError as exc:  # the store keeps one entry per pattern
+            errors.add("pattern", str(exc))
+    if errors or property_errors:
+        return form_page(request, mode, entry, source=source, properties=base, texts=texts, errors=errors,
+                         property_errors=property_errors, status=422)
+    verb = {"new": "create", "edit": "update", "copy": "copy"}[mode]
+    extra = {"copied_from": source.id} if source else {}
+    audit_action(request, f"dirmon_{verb}", f"dirmon={entry.id} name={entry.name!r}", **extra)
+    done = {"new": "Created", "edit": "Saved", "copy": "Created"}[mode]
+    flash(request, "success", f"{done} dirmon entry {entry.name}")
+    return redirect(request, f"/dirmon/{entry.id}")
+
+
+def entry_from(form: FormData, job_class_name: str | None = None) -> DirmonEntry:
+    return DirmonEntry(name=form_text(form, "name"), pattern=form_text(form, "pattern"),
+                       job_class_name=form_text(form, "job_class_name") if job_class_name is None else job_class_name,
+                       archive_directory=form_text(form, "archive_directory"))
+
+
+# -- pages --------------------------------------------------------------------------------
+async def dirmon_list(request: Request) -> Response:
+    state, q = list_params(request)
+    entries, counts = list_entries(state, q)
+    return render(request, "dirmon_list.html", entries=entries, dirmon_counts=counts, state=state, q=q,
+                  dirmon_states=STATES)
+
+
+async def entry_page(request: Request) -> Response:
+    entry = find_entry(request.path_params["entry_id"])
+    role = request.state.role
+    may_change = security.has_role(role, security.DIRMON_ROLE)
+    actions = [action for action, allowed in (("enable", entry.state in ENABLE_FROM),
+                                               ("disable", entry.state in DISABLE_FROM)) if allowed and may_change]
+    if security.has_role(role, security.DIRMON_DESTROY_ROLE):
+        actions.append("destroy")
+    return render(request, "dirmon_entry.html", entry=entry, actions=actions, labels=ACTIONS,
+                  may_change=may_change, job_class=resolve_job_class(entry.job_class_name),
+                  dirmon_counts=counts_only())
+
+
+async def new_page(request: Request) -> Response:
+    require(request, security.DIRMON_ROLE, "create dirmon entries")
+    return form_page(request, "new", DirmonEntry())
+
+
+async def create(request: Request) -> Response:
+    require(request, security.DIRMON_ROLE, "create dirmon entries")
+    return await submit(request, "new", entry_from(await request.form()), base={})
+
+
+async def edit_page(request: Request) -> Response:
+    require(request, security.DIRMON_ROLE, "edit dirmon entries")
+    return form_page(request, "edit", find_entry(request.path_params["entry_id"]))
+
+
+async def update(request: Request) -> Response:
+    require(request, security.DIRMON_ROLE, "edit dirmon entries")
+    entry = find_entry(request.path_params["entry_id"])
+    base = dict(entry.properties)
+    form = await request.form()
+    # the job class stays: the properties belong to it
+    entry.name, entry.pattern = form_text(form, "name"), form_text(form, "pattern")
+    entry.archive_directory = form_text(form, "archive_directory")
+    return await submit(request, "edit", entry, base=base)
+
+
+async def copy_page(request: Request) -> Response:
+    require(request, security.DIRMON_ROLE, "copy dirmon entries")
+    source = find_entry(request.path_params["entry_id"])
+    entry = DirmonEntry(name=f"{source.name} (copy)", pattern=source.pattern, job_class_name=source.job_class_name,
+                        properties=dict(source.properties), archive_directory=source.archive_directory)
+    return form_page(request, "copy", entry, source=source)
+
+
+async def replicate(request: Request) -> Response:
+    require(request, security.DIRMON_ROLE, "copy dirmon entries")
+    source = find_entry(request.path_params["entry_id"])
+    form = await request.form()
+    entry = entry_from(form)
+    # the copy starts from the old entry's properties when it keeps its job class
+    base = dict(source.properties) if entry.job_class_name == source.job_class_name else {}
+    return await submit(request, "copy", entry, base=base, source=source)
+
+
+async def entry_action(request: Request) -> Response:
+    action = request.path_params["action"]
+    if action not in ACTIONS:
+        raise HTTPException(404, f"no such action: {action}")
+    needed = security.DIRMON_DESTROY_ROLE if action == "destroy" else security.DIRMON_ROLE
+    require(request, needed, f"{action} dirmon entries")
+    entry = find_entry(request.path_params["entry_id"])
+    try:
+        if action == "destroy":
+            entry.destroy()
+        else:
+            getattr(entry, action)()
+    except InvalidTransition:
+        flash(request, "danger", f"Cannot {action} a dirmon entry that is {entry.state}")
+        return redirect(request, f"/dirmon/{entry.id}")
+    except RjbatchError as exc:  # e.g. its job class is no longer known: the entry cannot be saved
+        flash(request, "danger", f"Could not {action} the dirmon entry: {exc}")
+        return redirect(request, f"/dirmon/{entry.id}")
+    audit_action(request, f"dirmon_{action}", f"dirmon={entry.id} name={entry.name!r}")
+    flash(request, "success", f"{ACTIONS[action]}: {entry.name}")
+    if action == "destroy":
+        return redirect(request, "/dirmon")
+    return redirect(request, f"/dirmon/{entry.id}")
+
+
+async def api_dirmon(request: Request) -> Response:
+    state = request.query_params.get("state") or "all"
+    if state not in ("all", *STATES):
+        return JSONResponse({"error": f"no such state: {state}"}, 404)
+    entries, counts = list_entries(state, request.query_params.get("q", "").strip())
+    return json_response({"counts": counts, "total": len(entries), "entries": [summary(e) for e in entries]})
+
+
+def summary(entry: DirmonEntry) -> dict[str, Any]:
+    return {"id": entry.id, "name": entry.name, "state": entry.state, "job_class_name": entry.job_class_name,
+            "pattern": entry.pattern, "archive_directory": entry.archive_directory,
+            "properties": entry.properties, "exception": entry.exception}
+
+
+# the fixed paths come before /dirmon/{entry_id}
+ROUTES = [
+    ("/api/dirmon", api_dirmon, ["GET"]),
+    ("/dirmon", dirmon_list, ["GET"]),
+    ("/dirmon/new", new_page, ["GET"]),
+    ("/dirmon/new", create, ["POST"]),
+    ("/dirmon/{entry_id}", entry_page, ["GET"]),
+    ("/dirmon/{entry_id}/edit", edit_page, ["GET"]),
+    ("/dirmon/{entry_id}/edit", update, ["POST"]),
+    ("/dirmon/{entry_id}/copy", copy_page, ["GET"]),
+    ("/dirmon/{entry_id}/copy", replicate, ["POST"]),
+    ("/dirmon/{entry_id}/{action}", entry_action, ["POST"]),
+]
