@@ -45,12 +45,16 @@ def records(job: BatchJob, category: str = "main") -> Iterator[Any]:
 
 def download(job: BatchJob, target: Any = None, category: str = "main", *, header_line: str | None = None,
              streams: Any = None, file_name: str | None = None, delimiter: str = "\n",
-             encoding: str = "utf-8", on_progress: Any = None) -> int:
-    """Write a category's output; returns the number of records written (header excluded)."""
+             encoding: str = "utf-8", on_progress: Any = None, allow_partial: bool = False) -> int:
+    """Write a category's output; returns the number of records written (header excluded).
+
+    ``allow_partial``: write what is stored so far even while the job is processing
+    (Mission Control's download); its records of unprocessed slices are missing.
+    """
     from rjbatch.codecs import LineWriter, open_write
 
     settings = job.output_category(category)
-    if job.is_running and job.sub_state == "processing":
+    if job.is_running and job.sub_state == "processing" and not allow_partial:
         raise DownloadError(f"cannot download job {job.id} while it is still processing")
     if target is None:
         target = settings.file_name
