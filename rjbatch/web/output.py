@@ -20,13 +20,10 @@ stops when the page is full. Page 1 of a million records reads a few slices; pag
 walks the slice rows before it (their stored bytes, never decoded), so memory stays
 bounded whatever the page.
 
-Text is shown reversibly, as RJMC v7 shows records: every byte that is not printable
-UTF-8 appears as ``\\xHH`` (a multi-byte character as the ``\\xHH`` of each of its bytes),
-a literal backslash as ``\\\\``, each highlighted with a tooltip naming it.
-``unescape_text`` turns that text back into the record.
+Text is shown reversibly (``rjbatch.web.escaping``), as RJMC v7 shows records.
 
 Downloading: ``job.download`` writes to a path or a file object, so it runs in a thread
-writing into a bounded pipe (``_Pipe``) that the StreamingResponse drains. A pipe, not a
+writing into a bounded pipe (``Pipe``) that the StreamingResponse drains. A pipe, not a
 temporary file: the first bytes leave at once, nothing is written to the server's disk,
 and memory holds at most a few chunks however large the output. The response starts only
 once the first chunk (256 KiB) is written or the download has finished, so errors that
@@ -40,14 +37,10 @@ the records of slices still queued or being processed are missing, and the page 
 from __future__ import annotations
 
 import importlib.util
-import io
 import json
 import logging
 import math
-import queue
-import re
 import threading
-import unicodedata
 import zlib
 from collections.abc import Iterator
 from typing import Any
@@ -57,7 +50,7 @@ import bson
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import JSONResponse, Response
 
 from rjbatch.batch import BatchJob, OutputCategory, UnknownCategory
 from rjbatch.batch import slices as slice_codec
@@ -69,12 +62,13 @@ from rjbatch.web.common import (
     display_state,
     find_job,
     json_response,
-    plain,
     refuse,
     render,
     require,
     to_int,
 )
+from rjbatch.web.escaping import Segment, escape_segments, escape_text, json_default, json_segments
+from rjbatch.web.pipe import Pipe, PipeResponse
 
 log = logging.getLogger(__name__)
 
@@ -84,116 +78,6 @@ DEFAULT_PER = 50
 # doubling up to a bound (skipping to a far page takes few round trips, bounded memory)
 FIRST_READ, MAX_READ = 2, 128
 KINDS = ("output", "input")
-
-
-# -- showing text reversibly --------------------------------------------------------------
-CONTROL_NAMES = ("NUL", "SOH", "STX", "ETX", "EOT", "ENQ", "ACK", "BEL", "BS", "TAB", "LF", "VT", "FF",
-                 "CR", "SO", "SI", "DLE", "DC1", "DC2", "DC3", "DC4", "NAK", "SYN", "ETB", "CAN", "EM",
-                 "SUB", "ESC", "FS", "GS", "RS", "US")
-Segment = tuple[str, str | None]  # (text, None) shown as is; (token, tooltip) highlighted
-_TOKEN = re.compile(r"\\(\\|x[0-9a-fA-F]{2})")
-
-
-def _char_name(char: str) -> str:
-    code = ord(char)
-    if code < 0x20:
-        return f"{CONTROL_NAMES[code]} (0x{code:02x})"
-    if code == 0x7F:
-        return "DEL (0x7f)"
-    name = unicodedata.name(char, "")
-    return f"U+{code:04X} {name}" if name else f"U+{code:04X} (not printable)"
-
-
-def escape_segments(value: str | bytes) -> list[Segment]:
-    """The record as text: printable characters as they are, the rest as ``\\xHH`` tokens."""
-    if isinstance(value, str):
-        try:
-            data = value.encode("utf-8", "surrogateescape")
-        except UnicodeEncodeError:  # a lone surrogate a store cannot even hold
-            data = value.encode("utf-8", "surrogatepass")
-    else:
-        data = bytes(value)
-    segments: list[Segment] = []
-    plain_run: list[str] = []
-    for char in data.decode("utf-8", "surrogateescape"):  # invalid bytes become U+DC80..U+DCFF
-        code = ord(char)
-        if char == "\\":
-            token, title = "\\\\", "a backslash"
-        elif char.isprintable():
-            plain_run.append(char)
-            continue
-        elif 0xDC80 <= code <= 0xDCFF:
-            token, title = f"\\x{code - 0xDC00:02x}", f"0x{code - 0xDC00:02x}: not valid UTF-8"
-        else:
-            token = "".join(f"\\x{byte:02x}" for byte in char.encode("utf-8"))
-            title = _char_name(char)
-        if plain_run:
-            segments.append(("".join(plain_run), None))
-            plain_run = []
-        segments.append((token, title))
-    if plain_run:
-        segments.append(("".join(plain_run), None))
-    return segments
-
-
-def escape_text(value: str | bytes) -> str:
-    return "".join(text for text, _ in escape_segments(value))
-
-
-def unescape_bytes(text: str) -> bytes:
-    """The bytes ``escape_text`` showed: ``\\xHH`` is that byte, ``\\\\`` one backslash."""
-    out = bytearray()
-    position = 0
-    for match in _TOKEN.finditer(text):
-        out += text[position:match.start()].encode("utf-8")
-        token = match.group(1)
-        out += b"\\" if token == "\\" else bytes([int(token[1:], 16)])
-        position = match.end()
-    out += text[position:].encode("utf-8")
-    return bytes(out)
-
-
-def unescape_text(text: str) -> str:
-    """The record ``escape_text`` showed (invalid UTF-8 kept as surrogate escapes)."""
-    return unescape_bytes(text).decode("utf-8", "surrogateescape")
-
-
-_JSON_PART = re.compile(r'\\(?:u[0-9a-fA-F]{4}|.)|[^\\]+', re.DOTALL)
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, bytes | bytearray):
-        return escape_text(bytes(value))
-    return plain(value)
-
-
-def json_segments(value: Any) -> list[Segment]:
-    """A value as JSON, its escaped control characters (and unprintable ones) highlighted.
-
-    The text stays valid JSON: ``json.loads`` of it gives the value back.
-    """
-    text = json.dumps(value, ensure_ascii=False, default=_json_default)
-    segments: list[Segment] = []
-    for match in _JSON_PART.finditer(text):
-        part = match.group()
-        if part.startswith("\\"):
-            if part in ('\\"', "\\\\", "\\/"):
-                segments.append((part, None))
-            else:
-                segments.append((part, _char_name(json.loads(f'"{part}"')[0])))
-            continue
-        run: list[str] = []
-        for char in part:
-            if char.isprintable():
-                run.append(char)
-                continue
-            if run:
-                segments.append(("".join(run), None))
-                run = []
-            segments.append((json.dumps(char)[1:-1], _char_name(char)))
-        if run:
-            segments.append(("".join(run), None))
-    return segments
 
 
 # -- categories and counts ----------------------------------------------------------------
@@ -456,119 +340,6 @@ def content_type(file_name: str) -> str:
     return CONTENT_TYPES.get(last, "application/octet-stream")
 
 
-# -- streaming a download ------------------------------------------------------------------
-class DownloadCancelled(Exception):
-    """The client went away: the writing thread stops at its next write."""
-
-
-_END = object()
-
-
-class _Pipe(io.RawIOBase):
-    """The file object ``job.download`` writes into, in its own thread; the response reads it.
-
-    Writes are gathered into chunks of CHUNK bytes and handed over through a queue of at
-    most DEPTH chunks, so a slow client slows the writer instead of filling memory.
-    ``tell`` counts the bytes written, which lets zip and xlsx stream without seeking.
-    """
-
-    CHUNK = 1 << 18
-    DEPTH = 8
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._queue: queue.Queue[Any] = queue.Queue(self.DEPTH)
-        self._buffer = bytearray()
-        self._written = 0
-        self._cancelled = threading.Event()
-
-    def writable(self) -> bool:
-        return True
-
-    def write(self, data: Any) -> int:
-        if self._cancelled.is_set():
-            raise DownloadCancelled("the client went away")
-        size = len(data)
-        self._buffer += data
-        self._written += size
-        if len(self._buffer) >= self.CHUNK:
-            self._put(bytes(self._buffer))
-            self._buffer.clear()
-        return size
-
-    def tell(self) -> int:
-        return self._written
-
-    def _put(self, item: Any) -> None:
-        while True:
-            if self._cancelled.is_set():
-                raise DownloadCancelled("the client went away")
-            try:
-                self._queue.put(item, timeout=0.25)
-                return
-            except queue.Full:
-                continue
-
-    def run(self, write: Any) -> None:
-        """In the writing thread: ``write(self)``, then the end (or the error) for the reader."""
-        try:
-            write(self)
-            if self._buffer:
-                self._put(bytes(self._buffer))
-                self._buffer.clear()
-            self._put(_END)
-        except DownloadCancelled:
-            return
-        except BaseException as exc:  # noqa: BLE001 - handed to the reader, which reports it
-            try:
-                self._put(exc)
-            except DownloadCancelled:
-                return
-
-    def take(self, wait: float | None = None) -> Any:
-        """The next chunk, ``_END``, or None when ``wait`` passed; the writer's error is raised."""
-        try:
-            item = self._queue.get(timeout=wait)
-        except queue.Empty:
-            return None
-        if isinstance(item, BaseException):
-            raise item
-        return item
-
-    def cancel(self) -> None:
-        self._cancelled.set()
-
-
-async def _drain(pipe: _Pipe, first: Any, job_id: str, file_name: str) -> Any:
-    try:
-        item = first
-        while item is not _END:
-            if item:
-                yield item
-            item = await run_in_threadpool(pipe.take, 0.5)
-    except Exception:
-        log.exception("download of %s for job %s failed after it started: the client got part of it",
-                      file_name, job_id)
-        raise
-    finally:
-        pipe.cancel()
-
-
-class PipeResponse(StreamingResponse):
-    """Streams a ``_Pipe``; however the response ends (done, failed, client gone), the writer stops."""
-
-    def __init__(self, pipe: _Pipe, first: Any, job_id: str, file_name: str) -> None:
-        super().__init__(_drain(pipe, first, job_id, file_name), media_type=content_type(file_name),
-                         headers={"Content-Disposition": content_disposition(file_name)})
-        self.pipe = pipe
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        try:
-            await super().__call__(scope, receive, send)
-        finally:
-            self.pipe.cancel()
-
-
 # -- pages -----------------------------------------------------------------------------------
 def browse(request: Request, job: BatchJob) -> dict[str, Any]:
     """What the page and the API show: counts for everyone, records for editors."""
@@ -611,7 +382,7 @@ async def download_output(request: Request) -> Response:
         raise HTTPException(404, f"{type(job).__name__} job {job.id} has no output category {name!r}") from None
     file_name = download_name(job, settings, request.query_params.get("format") or None)
 
-    pipe = _Pipe()
+    pipe = Pipe()
     thread = threading.Thread(
         target=pipe.run, name=f"rjbatch-download-{job.id}", daemon=True,
         args=(lambda out: job.download(out, name, file_name=file_name, allow_partial=True),))
@@ -622,7 +393,8 @@ async def download_output(request: Request) -> Response:
         pipe.cancel()
         return refuse(request, 409, f"Could not download category {name!r} as {file_name}: {exc}")
     audit_job(request, "download_output", job, category=name, file=repr(file_name), state=display_state(job))
-    return PipeResponse(pipe, first, job.id, file_name)
+    return PipeResponse(pipe, first, job.id, file_name, media_type=content_type(file_name),
+                        headers={"Content-Disposition": content_disposition(file_name)})
 
 
 async def api_output(request: Request) -> Response:
@@ -655,7 +427,7 @@ def _api_record(row: dict[str, Any]) -> dict[str, Any]:
         return {**out, "value": escape_text(record), "escaped_bytes": True}
     if row.get("state"):
         out.update(state=row["state"], failing=row["failing"])
-    return {**out, "value": json.loads(json.dumps(record, default=_json_default))}
+    return {**out, "value": json.loads(json.dumps(record, default=json_default))}
 
 
 ROUTES = [

@@ -16,7 +16,8 @@ from rjbatch.batch import BatchJob, Result, Results
 from rjbatch.batch.download import DownloadError
 from rjbatch.batch.job import WorkContext
 from rjbatch.testing import work_all
-from rjbatch.web import create_app, output
+from rjbatch.web import create_app, escaping, output
+from rjbatch.web.pipe import Pipe
 from tests.web.helpers import USERS, client
 
 pytestmark = pytest.mark.filterwarnings("ignore:Using `httpx` with `starlette.testclient`")
@@ -234,7 +235,7 @@ def test_download_names_the_file_after_the_categorys_configured_file_name(admin)
 
 
 def test_a_large_download_is_streamed_in_chunks_and_complete(admin, monkeypatch):
-    monkeypatch.setattr(output._Pipe, "CHUNK", 1024)  # many chunks through the pipe
+    monkeypatch.setattr(Pipe, "CHUNK", 1024)  # many chunks through the pipe
     job = completed(OutUpperJob, [f"record number {n}" for n in range(3000)])
     answer = admin.get(f"/jobs/{job.id}/output/download?format=csv.zip")
     import zipfile
@@ -257,8 +258,8 @@ def test_unprintable_bytes_and_backslashes_are_shown_escaped_and_round_trip(admi
     shown = dict(shown_records(page.text))
     assert "\x00" not in shown[1] and "\x1b" not in shown[1]
     assert shown[1] == ("nul\\x00esc\\x1b tab\\x09here back\\\\slash \\\\x41 caf\u00e9 zw\\xe2\\x80\\x8bsp")
-    assert output.unescape_text(shown[1]) == tricky
-    assert output.unescape_bytes(shown[2]) == b"raw \xff\xfe bytes"
+    assert escaping.unescape_text(shown[1]) == tricky
+    assert escaping.unescape_bytes(shown[2]) == b"raw \xff\xfe bytes"
     assert shown[3] == "plain"
     api = admin.get(f"/api/jobs/{job.id}/output").json()["records"]
     assert api[0]["value"] == tricky
@@ -268,12 +269,12 @@ def test_unprintable_bytes_and_backslashes_are_shown_escaped_and_round_trip(admi
 def test_escaping_round_trips_every_kind_of_text():
     for value in ["", "a\\b", "\\x00 is not a NUL", "\x7f\x85\u2028", "emoji \U0001f600 and \U000e0001",
                   "\x00" * 3, "ünïcödé"]:
-        assert output.unescape_text(output.escape_text(value)) == value
-        assert output.escape_text(value).isprintable()
+        assert escaping.unescape_text(escaping.escape_text(value)) == value
+        assert escaping.escape_text(value).isprintable()
     for data in [b"\xff", b"a\xc3", b"\xc3\xa9\x80\\", bytes(range(256))]:
-        assert output.unescape_bytes(output.escape_text(data)) == data
+        assert escaping.unescape_bytes(escaping.escape_text(data)) == data
     record = {"k\x00": ["v\x1b", "\u2028", 1, None, "\\"]}
-    shown = "".join(text for text, _ in output.json_segments(record))
+    shown = "".join(text for text, _ in escaping.json_segments(record))
     assert json.loads(shown) == record
     assert shown.isprintable()
 
@@ -407,7 +408,7 @@ def test_the_download_pipe_stops_its_writer_when_the_client_goes_away_and_passes
             out.write(b"x" * 1000)
             wrote.append(1)
 
-    pipe = output._Pipe()
+    pipe = Pipe()
     pipe.CHUNK = 4096
     writer = threading.Thread(target=pipe.run, args=(endless,))
     writer.start()
@@ -415,13 +416,13 @@ def test_the_download_pipe_stops_its_writer_when_the_client_goes_away_and_passes
     pipe.cancel()  # what the response does when the client disconnects
     writer.join(timeout=5)
     assert not writer.is_alive()
-    assert len(wrote) < 5 * (output._Pipe.DEPTH + 3)  # bounded by the queue, not endless
+    assert len(wrote) < 5 * (Pipe.DEPTH + 3)  # bounded by the queue, not endless
 
     def failing(out):
         out.write(b"y" * 5000)
         raise DownloadError("gone")
 
-    pipe = output._Pipe()
+    pipe = Pipe()
     pipe.CHUNK = 4096
     writer = threading.Thread(target=pipe.run, args=(failing,))
     writer.start()
