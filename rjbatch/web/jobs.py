@@ -31,6 +31,7 @@ from rjbatch.web.common import (
     require,
     to_int,
 )
+from rjbatch.web.escaping import escape_segments, escape_text, json_segments, unescape_text
 
 PAGE_SIZES = (10, 20, 50, 100)
 ACTIONS = ("run_now", "pause", "resume", "retry", "fail", "abort", "destroy")
@@ -294,9 +295,10 @@ def _failed_records(job: Job) -> list[dict[str, Any]]:
         if not 0 <= index < len(records):
             continue
         record = records[index]
-        kind = "text" if isinstance(record, str) else "json"
+        kind = "text" if isinstance(record, str | bytes) else "json"
         rows.append({"slice_id": piece["id"], "record": record, "kind": kind,
-                     "text": record if kind == "text" else json.dumps(record, default=str),
+                     "text": escape_text(record) if kind == "text" else json.dumps(record, default=str),
+                     "segments": escape_segments(record) if kind == "text" else json_segments(record),
                      "record_number": (piece.get("first_record_number") or 1) + index,
                      "exception": JobException.coerce(piece["exception"])})
     return rows
@@ -308,7 +310,7 @@ def _parse_record(text: str, kind: str) -> Any:
             return json.loads(text)
         except json.JSONDecodeError as exc:
             raise ValidationError(f"not valid JSON: {exc}") from None
-    return text
+    return unescape_text(text)
 
 
 # more specific routes go first: create_app adds ACTION_ROUTES after every module's ROUTES
