@@ -7,46 +7,9 @@ from datetime import timedelta
 
 from playwright.sync_api import expect
 
-from rjbatch import Job, clock, field
-from rjbatch.batch import BatchJob
+from rjbatch import Job, clock
 from rjbatch.testing import work_all
-
-
-class BrowserNoteJob(Job):
-    destroy_on_complete = False
-    pausable = True
-    note = field(str, default="")
-
-    def perform(self):
-        return None
-
-
-class BrowserBoomJob(Job):
-    destroy_on_complete = False
-
-    def perform(self):
-        raise ValueError("boom from the browser test")
-
-
-class BrowserLinesJob(BatchJob):
-    destroy_on_complete = False
-    collect_output = True
-    slice_size = 2
-
-    def perform(self, line):
-        if line == "bad":
-            raise ValueError(f"cannot take {line!r}")
-        return line.upper()
-
-
-def failed_batch_job() -> BrowserLinesJob:
-    job = BrowserLinesJob(description="lines")
-    job.upload(["a", "b", "bad", "c", "d"])
-    job.save()
-    work_all()
-    job.reload()
-    assert job.state == "failed"
-    return job
+from tests.web.sample_jobs import WebBoomJob, WebNoteJob, failed_batch_job
 
 
 def badge(page):
@@ -63,7 +26,7 @@ def stored_state(job: Job) -> str:
 
 # -- actions from the job page -------------------------------------------------------------
 def test_pause_resume_abort_and_destroy_a_job_from_its_page(page, dialogs):
-    job = BrowserNoteJob.create(description="clicked through")
+    job = WebNoteJob.create(description="clicked through")
     page.goto(f"/jobs/{job.id}")
     expect(badge(page)).to_have_text("queued")
 
@@ -83,11 +46,11 @@ def test_pause_resume_abort_and_destroy_a_job_from_its_page(page, dialogs):
 
 
 def test_retry_a_failed_job_from_its_page(page):
-    job = BrowserBoomJob.create(description="boom")
+    job = WebBoomJob.create(description="boom")
     work_all()
     page.goto(f"/jobs/{job.id}")
     expect(badge(page)).to_have_text("failed")
-    expect(page.locator("section.exception")).to_contain_text("boom from the browser test")
+    expect(page.locator("section.exception")).to_contain_text("the <b>bad</b> thing")
 
     click_action(page, "Retry")
     expect(badge(page)).to_have_text("queued")
@@ -96,7 +59,7 @@ def test_retry_a_failed_job_from_its_page(page):
 
 
 def test_cancelling_the_confirmation_changes_nothing(page, dialogs):
-    job = BrowserNoteJob.create()
+    job = WebNoteJob.create()
     page.goto(f"/jobs/{job.id}")
     posts = []
     page.on("request", lambda request: posts.append(request.url) if request.method == "POST" else None)
@@ -127,7 +90,7 @@ def test_fix_a_failed_record_then_retry_the_job_to_completion(login):
     expect(page.locator("section.failed-record textarea")).to_have_value("good")
     assert [r for r, _ in Job.find(job.id).input.failed_records()] == ["good"]
 
-    page.locator("h1").get_by_role("link", name="BrowserLinesJob").click()
+    page.locator("h1").get_by_role("link", name="WebLinesJob").click()
     expect(badge(page)).to_have_text("failed")
     click_action(page, "Retry")
     expect(badge(page)).to_have_text(re.compile("^(queued|running)$"))  # a batch job resumes running
@@ -150,12 +113,12 @@ FORGE = """async ([path, token]) => {
 
 
 def test_a_view_user_sees_no_buttons_and_its_forged_posts_are_refused(login):
-    job = BrowserBoomJob.create(description="viewed")
+    job = WebBoomJob.create(description="viewed")
     work_all()
     page = login("vic")
     page.goto("/jobs")
     expect(page.locator(".who")).to_have_text("vic (view)")
-    expect(page.get_by_role("link", name="BrowserBoomJob")).to_be_visible()
+    expect(page.get_by_role("link", name="WebBoomJob")).to_be_visible()
     expect(page.locator("main form[method=post]")).to_have_count(0)
     page.goto(f"/jobs/{job.id}")
     expect(badge(page)).to_have_text("failed")
@@ -175,7 +138,7 @@ def test_a_view_user_sees_no_buttons_and_its_forged_posts_are_refused(login):
 
 
 def test_a_post_without_the_csrf_token_is_refused(page):
-    job = BrowserNoteJob.create()
+    job = WebNoteJob.create()
     page.goto(f"/jobs/{job.id}")
     token = page.locator('meta[name="csrf-token"]').get_attribute("content")
     assert page.evaluate(FORGE, [f"/jobs/{job.id}/pause", None]) == 403
@@ -194,8 +157,8 @@ def test_a_post_without_the_csrf_token_is_refused(page):
 # -- the job list ------------------------------------------------------------------------
 def test_search_and_page_through_the_job_list(page):
     for n in range(25):
-        BrowserNoteJob.create(description=f"note {n}")
-    BrowserBoomJob.create(description="the odd one")
+        WebNoteJob.create(description=f"note {n}")
+    WebBoomJob.create(description="the odd one")
     page.goto("/jobs")
     expect(page.locator("h1")).to_contain_text("(26)")
     expect(page.locator(".pager")).to_contain_text("Page 1 of 2")
@@ -216,7 +179,7 @@ def test_search_and_page_through_the_job_list(page):
 
 def test_sort_the_job_list_by_a_column_header(page):
     for priority, name in ((30, "middle"), (10, "first"), (50, "last")):
-        BrowserNoteJob.create(description=name, priority=priority, run_at=clock.now() + timedelta(hours=1))
+        WebNoteJob.create(description=name, priority=priority, run_at=clock.now() + timedelta(hours=1))
     page.goto("/jobs")
     descriptions = page.locator("table.jobs tbody tr td:nth-child(2)")
     page.get_by_role("link", name="Priority").click()

@@ -15,41 +15,12 @@ with warnings.catch_warnings():  # Starlette prefers httpx2 when it is installed
     warnings.simplefilter("ignore")
     from starlette.testclient import TestClient
 
-from rjbatch.batch import BatchJob
 from rjbatch.testing import work_all
 from rjbatch.web import AppError, create_app, serve
 from tests.web.helpers import USERS, client, csrf, post
+from tests.web.sample_jobs import WebBoomJob, WebNoteJob, failed_batch_job
 
 pytestmark = pytest.mark.filterwarnings("ignore:Using `httpx` with `starlette.testclient`")
-
-
-class WebNoteJob(Job):
-    destroy_on_complete = False
-    pausable = True
-    note = field(str, default="")
-
-    def perform(self):
-        return None
-
-
-class WebBoomJob(Job):
-    destroy_on_complete = False
-
-    def perform(self):
-        raise ValueError("the <b>bad</b> thing")
-
-
-class WebLinesJob(BatchJob):
-    destroy_on_complete = False
-    collect_output = True
-    slice_size = 2
-
-    def perform(self, line):
-        if line == "bad":
-            raise ValueError(f"cannot take {line!r}")
-        return line.upper()
-
-
 
 
 class WebOwnedJob(Job):
@@ -59,16 +30,6 @@ class WebOwnedJob(Job):
 @pytest.fixture
 def admin():
     return client(create_app(users=USERS), ("ada", "secret"))
-
-
-def failed_batch_job() -> WebLinesJob:
-    job = WebLinesJob(description="lines")
-    job.upload(["a", "b", "bad", "c", "d"])
-    job.save()
-    work_all()
-    job.reload()
-    assert job.state == "failed"
-    return job
 
 
 def test_the_job_list_shows_counts_per_state_and_searches_and_pages(admin):
