@@ -8,13 +8,42 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
+from rjbatch.batch import BatchJob
+from rjbatch.batch.categories import MODES, InputCategory, OutputCategory, from_dict
+from rjbatch.codecs.tabular.tabular import FORMATS
 from rjbatch.errors import Errors, JobNotFound, RjbatchError, ValidationError
+from rjbatch.fields import Field
 from rjbatch.job import Job
 from rjbatch.web import forms, security
 from rjbatch.web.common import audit, audit_job, find_job, flash, redirect, render
 
 PREFIX = "field."  # form keys, kept apart from csrf_token and the buttons
 CLOSED_STATES = ("completed", "aborted")  # RJMC offers no Edit for these
+
+
+def _setting(name: str, kind: Any, choices: Any = None, description: str | None = None) -> Field:
+    described = Field(kind, choices=choices, description=description)
+    described.name = name
+    return described
+
+
+CATEGORY_CLASSES = {"input": InputCategory, "output": OutputCategory}
+# a batch job's category settings editable per job (RJMC §1.7's nested category forms)
+CATEGORY_SETTINGS = {
+    "input": [
+        _setting("columns", list, description="the header, one column per line (blank: read from the file)"),
+        _setting("format", str, ("auto", *FORMATS)),
+        _setting("format_options", dict),
+        _setting("mode", str, MODES, "line: the record as text; array: a list of values; hash: a dict"),
+        _setting("skip_unknown", bool),
+        _setting("slice_size", int),
+    ],
+    "output": [
+        _setting("columns", list, description="the output's columns, one per line"),
+        _setting("format", str, FORMATS),
+        _setting("format_options", dict),
+    ],
+}
 
 
 def editable(request: Request, job: Job) -> Job:
@@ -30,12 +59,63 @@ def current_values(job: Job) -> dict[str, Any]:
     return {described.name: getattr(job, described.name) for described in forms.editable_fields(type(job))}
 
 
+def categories_of(job: Job) -> list[tuple[str, dict[str, Any]]]:
+    """``(kind, settings)`` of each category of a batch job; none for other jobs."""
+    if not isinstance(job, BatchJob):
+        return []
+    return ([("input", entry) for entry in job.input_categories]
+            + [("output", entry) for entry in job.output_categories])
+
+
+def category_prefix(kind: str, name: str) -> str:
+    return f"{kind}.{name}."
+
+
 def form_page(request: Request, job: Job, *, texts: dict[str, str] | None = None,
-              errors: Errors | None = None, status: int = 200) -> Response:
+              errors: Errors | None = None, status: int = 200,
+              category_texts: dict[str, dict[str, str]] | None = None,
+              category_errors: dict[str, Errors] | None = None) -> Response:
     fields = forms.editable_fields(type(job))
     controls = forms.widgets(fields, current_values(job), prefix=PREFIX, texts=texts, errors=errors)
+    categories = []
+    lines = forms.error_lines(errors or {})
+    for kind, settings in categories_of(job):
+        prefix = category_prefix(kind, settings["name"])
+        found = (category_errors or {}).get(prefix, {})
+        categories.append({"kind": kind, "name": settings["name"], "controls": forms.widgets(
+            CATEGORY_SETTINGS[kind], settings, prefix=prefix, texts=(category_texts or {}).get(prefix), errors=found)})
+        lines += [f"{kind.capitalize()} category {settings['name']}: {line}" for line in forms.error_lines(found)]
     return render(request, "job_edit.html", status_code=status, job=job, controls=controls,
-                  error_lines=forms.error_lines(errors or {}))
+                  categories=categories, error_lines=lines)
+
+
+def parse_categories(job: Job, form: Any) -> tuple[dict[str, tuple[str, str, dict]], dict, dict]:
+    """The changed settings of each category, the texts as typed, and the errors, by form prefix."""
+    changes: dict[str, tuple[str, str, dict]] = {}
+    texts: dict[str, dict[str, str]] = {}
+    errors: dict[str, Errors] = {}
+    for kind, settings in categories_of(job):
+        prefix = category_prefix(kind, settings["name"])
+        values, texts[prefix], found = forms.parse_form(CATEGORY_SETTINGS[kind], form, settings, prefix=prefix)
+        changed = {key: value for key, value in values.items() if value != settings.get(key)}
+        if "format_options" in changed and changed["format_options"] is None:
+            changed["format_options"] = {}
+        for key in ("mode", "skip_unknown", "slice_size"):  # these have no "unset": blank keeps them
+            if key in changed and changed[key] is None:
+                del changed[key]
+        if changed:
+            try:
+                from_dict(CATEGORY_CLASSES[kind], {**settings, **changed}).validate()
+            except ValidationError as exc:
+                known = {described.name for described in CATEGORY_SETTINGS[kind]}
+                for key, messages in exc.errors.items():
+                    for message in messages:
+                        found.add(key if key in known else "base", message)
+        if found:
+            errors[prefix] = found
+        elif changed:
+            changes[prefix] = (kind, settings["name"], changed)
+    return changes, texts, errors
 
 
 def closed(request: Request, job: Job) -> Response | None:
@@ -62,11 +142,15 @@ async def save(request: Request) -> Response:
     changed = [name for name, value in values.items() if value != getattr(job, name)]
     for name in changed:  # in memory only, so the job's own checks see the new values
         setattr(job, name, values[name])
+    category_changes, category_texts, category_errors = parse_categories(job, form)
+    for kind, name, settings in category_changes.values():
+        job.update_category(kind, name, **settings)
+        changed += [f"{kind}.{name}.{key}" for key in settings]
     if not job.is_valid():  # every field's error at once, not the form's first
         for name, messages in job.errors.items():
             if name not in errors:
                 errors[name] = list(messages)
-    if not errors:
+    if not errors and not category_errors:
         try:
             job.save()
         except ValidationError as exc:
@@ -76,9 +160,10 @@ async def save(request: Request) -> Response:
             return redirect(request, "/jobs")
         except RjbatchError as exc:
             errors = Errors({"base": [str(exc)]})
-    if errors:
+    if errors or category_errors:
         # the job object holds the rejected values only in memory: show the stored ones under the typed text
-        return form_page(request, find_job(job.id), texts=texts, errors=errors, status=422)
+        return form_page(request, find_job(job.id), texts=texts, errors=errors, status=422,
+                         category_texts=category_texts, category_errors=category_errors)
     if changed:
         audit_job(request, "edit", job, fields=",".join(changed))
         flash(request, "success", f"Saved the changes to {', '.join(changed)}")

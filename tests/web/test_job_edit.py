@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from rjbatch import Job, field
+from rjbatch.batch import BatchJob
 from rjbatch.web import create_app
 from tests.web.helpers import USERS, client, post
 
@@ -199,3 +200,41 @@ def test_values_are_escaped_in_the_form(admin):
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     page = edit(admin, job, limit='"><script>x</script>').text
     assert "<script>x" not in page and "&#34;&gt;&lt;script&gt;x" in page
+
+
+class WebCsvBatchJob(BatchJob):
+    destroy_on_complete = False
+    input_categories = [{"name": "main", "format": "csv"}]
+    output_categories = [{"name": "main", "format": "csv", "columns": ["a", "b"]}]
+
+    def perform(self, row):
+        return row
+
+
+def test_a_batch_job_edits_its_input_and_output_categories(admin):
+    job = WebCsvBatchJob.create()
+    page = admin.get(f"/jobs/{job.id}/edit").text
+    assert "Input category <code>main</code>" in page and "Output category <code>main</code>" in page
+    assert re.search(r'name="output\.main\.columns"[^>]*>\na\nb</textarea>', page)
+    response = post(admin, f"/jobs/{job.id}/edit", **{
+        "input.main.format": "psv", "input.main.slice_size": "250", "input.main.columns": "id\nname",
+        "output.main.columns": "a\nb\nc", "output.main.format_options": '{"delimiter": ";"}'})
+    assert response.status_code == 303
+    stored = Job.find(job.id)
+    source, target = stored.input_category("main"), stored.output_category("main")
+    assert (source.format, source.slice_size, source.columns) == ("psv", 250, ["id", "name"])
+    assert (target.columns, target.format, target.format_options) == (["a", "b", "c"], "csv", {"delimiter": ";"})
+
+
+def test_a_bad_category_setting_names_the_category_and_changes_nothing(admin):
+    job = WebCsvBatchJob.create(description="before")
+    response = post(admin, f"/jobs/{job.id}/edit", **{
+        "field.description": "after", "input.main.slice_size": "0", "input.main.format": "yaml",
+        "output.main.format_options": "{not json"})
+    assert response.status_code == 422
+    assert "Input category main: Slice size: " in response.text
+    assert "Input category main: Format: must be one of" in response.text
+    assert "Output category main: Format options: is not valid JSON" in response.text
+    stored = Job.find(job.id)
+    assert stored.description == "before"
+    assert (stored.input_category("main").slice_size, stored.input_category("main").format) == (100, "csv")
