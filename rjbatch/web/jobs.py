@@ -276,8 +276,16 @@ def batch_info(job: Job) -> dict[str, Any] | None:
     def share(n: int) -> float:
         return round(100 * n / total, 2) if total else 0.0
 
-    return {"queued": queued, "active": active, "failed": failed, "completed": completed, "total": total,
-            "percent": job.percent_complete, "record_count": record_count, "slice_size": slice_size,
+    # RJMC's rate and estimate: records per hour once completed, time left once 5% is done
+    seconds, percent = job.seconds, job.percent_complete or 0
+    records_per_hour = remaining_seconds = None
+    if job.state == "completed" and record_count and seconds > 0:
+        records_per_hour = round(record_count / seconds * 3600)
+    elif job.state == "running" and 5 <= percent < 100 and job.started_at:
+        remaining_seconds = seconds * (100 - percent) / percent
+    return {"records_per_hour": records_per_hour, "remaining_seconds": remaining_seconds,
+            "queued": queued, "active": active, "failed": failed, "completed": completed, "total": total,
+            "percent": percent, "record_count": record_count, "slice_size": slice_size,
             "sub_state": getattr(job, "sub_state", None),
             "bar": [("completed", completed, share(completed)), ("active", active, share(active)),
                     ("failed", failed, share(failed)), ("queued", queued, share(queued))],

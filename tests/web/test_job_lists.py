@@ -9,6 +9,9 @@ from datetime import timedelta
 import pytest
 
 from rjbatch import Job, clock, field
+from rjbatch.batch import BatchJob
+from rjbatch.batch.job import WorkContext
+from rjbatch.job import seconds_as_duration
 from rjbatch.plugins.retry import Retry
 from rjbatch.testing import work_all
 from rjbatch.web import create_app
@@ -192,3 +195,33 @@ def test_custom_fields_show_nil_and_fold_big_structures(admin):
     assert "<details><summary>12 keys</summary>" in page  # more than 10: folded
     assert "<details open><summary>2 items</summary>" in page and "&lt;b&gt;" in page
     assert '<th>owner</th><td><span class="empty">nil</span>' in page
+
+
+class ListSlowLinesJob(BatchJob):
+    destroy_on_complete = False
+    slice_size = 1
+    slices_per_claim = 1
+
+    def perform(self, line):
+        return None
+
+
+def test_a_batch_job_shows_its_time_left_while_running_and_its_rate_once_completed(admin, frozen_clock):
+    job = ListSlowLinesJob()
+    job.upload([f"line {n}" for n in range(100)])
+    job.save()
+    job.start("web-test:1:1")
+    checks = iter(range(30))
+    frozen_clock.advance(minutes=10)
+    job._work("web-test:1:1", WorkContext(should_stop=lambda: next(checks, None) is None,
+                                          wait_for_upload=False))
+    percent = Job.find(job.id).percent_complete
+    assert 5 <= percent < 100
+    page = admin.get(f"/jobs/{job.id}").text
+    left = seconds_as_duration(600 * (100 - percent) / percent)  # at the rate so far
+    assert f"<th>Est. time remaining</th><td>{left}</td>" in page
+    assert "Records per hour" not in page
+    work_all()
+    frozen_clock.advance(minutes=10)  # 100 records in 10 minutes
+    page = admin.get(f"/jobs/{job.id}").text
+    assert "<th>Records per hour</th><td>600</td>" in page and "Est. time remaining" not in page
