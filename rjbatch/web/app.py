@@ -27,7 +27,7 @@ from starlette.templating import Jinja2Templates
 
 from rjbatch.errors import RjbatchError
 from rjbatch.web import api, dirmon, job_edit, jobs, output, security, servers
-from rjbatch.web.common import FILTERS, is_api, refuse
+from rjbatch.web.common import FILTERS, is_api, refuse, set_time_zone
 
 HERE = Path(__file__).parent
 # each module's ROUTES, in this order (the more specific paths come first)
@@ -109,6 +109,7 @@ def create_app(*, users: dict[str, tuple[str, str]] | None = None, auth: Authent
     routes = [Route(path, guard(handler), methods=methods)
               for module in PAGE_MODULES for path, handler, methods in module.ROUTES]
     routes += [Route(path, guard(handler), methods=methods) for path, handler, methods in jobs.ACTION_ROUTES]
+    routes.append(Route("/session/time_zone", guard(set_time_zone), methods=["POST"]))
     routes.append(Mount("/static", StaticFiles(directory=HERE / "static"), name="static"))
     middleware = [Middleware(SecurityHeaders), Middleware(SessionMiddleware, secret_key=secret_key or secrets.token_urlsafe(32),
                              session_cookie="rjbatch_session", same_site="strict")]

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 from urllib.parse import urlencode
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from jinja2 import pass_context
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
@@ -25,6 +27,10 @@ from rjbatch.web import security
 
 audit = logging.getLogger("rjbatch.web.audit")
 
+# offered in the top bar; any IANA name may be posted
+TIME_ZONES = ("UTC", "America/Los_Angeles", "America/Chicago", "America/New_York", "America/Sao_Paulo",
+              "Europe/London", "Europe/Paris", "Europe/Berlin", "Africa/Johannesburg", "Asia/Dubai",
+              "Asia/Kolkata", "Asia/Singapore", "Asia/Shanghai", "Asia/Tokyo", "Australia/Sydney")
 STATES = ("queued", "running", "completed", "failed", "aborted", "paused")
 # every page's sidebar and list: "scheduled" is queued with run_at in the future
 LIST_STATES = ("scheduled", "queued", "running", "completed", "failed", "aborted", "paused")
@@ -61,9 +67,22 @@ def render(request: Request, name: str, status_code: int = 200, **context: Any) 
         csrf_token=security.csrf_token(request.session), flashes=request.session.pop("flash", []),
         counts=job_counts(), states=LIST_STATES, has_role=lambda needed: security.has_role(role, needed),
         refresh=refresh_seconds(request), request=request,
+        time_zone=request.session.get("time_zone", "UTC"), time_zones=TIME_ZONES,
     )
     templates = request.app.state.templates
     return templates.TemplateResponse(request, name, context, status_code=status_code)
+
+
+async def set_time_zone(request: Request) -> Response:
+    """Show times in another zone for the rest of this session (a POST: it changes the session)."""
+    form = await request.form()
+    name = str(form.get("time_zone") or "UTC")
+    if time_zone(name) is UTC and name != "UTC":
+        flash(request, "danger", f"Unknown time zone: {name}")
+    else:
+        request.session["time_zone"] = name
+    back = str(form.get("back") or "/jobs")
+    return redirect(request, back if back.startswith("/") and not back.startswith("//") else "/jobs")
 
 
 def refresh_seconds(request: Request) -> int:
@@ -135,10 +154,26 @@ def plain(value: Any) -> Any:
 
 
 # -- template filters ---------------------------------------------------------------------
-def when(value: Any) -> str:
+def when(value: Any, zone: str | None = None) -> str:
+    """A time in ``zone`` (an IANA name), UTC by default, as RJMC shows the session's zone."""
     if not isinstance(value, datetime):
         return "" if value is None else str(value)
-    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    shown = value.astimezone(time_zone(zone))
+    return shown.strftime("%Y-%m-%d %H:%M:%S ") + (shown.tzname() or "UTC")
+
+
+def time_zone(name: str | None) -> tzinfo:
+    if name and name != "UTC":
+        try:
+            return ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            pass
+    return UTC
+
+
+@pass_context
+def when_in_session(context: Any, value: Any) -> str:
+    return when(value, context.get("time_zone"))
 
 
 def ago(value: Any) -> str:
@@ -175,5 +210,5 @@ def exception_class(value: Any) -> str:
     return JobException.coerce(value).class_name if value else ""
 
 
-FILTERS = {"ago": ago, "when": when, "show": show, "replace_query": replace_query,
+FILTERS = {"ago": ago, "when": when_in_session, "show": show, "replace_query": replace_query,
            "duration": seconds_as_duration, "exception_class": exception_class}

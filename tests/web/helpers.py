@@ -36,3 +36,8 @@ def csrf(client: TestClient) -> str:
 def post(client: TestClient, path: str, **data: str):
     """A form POST with the session's CSRF token, not following the redirect."""
     return client.post(path, data={"csrf_token": csrf(client), **data}, follow_redirects=False)
+
+
+def content_of(page: str) -> str:
+    """The page below the top bar (whose time-zone form every role may use)."""
+    return page.split("</nav>", 1)[1]

@@ -15,7 +15,7 @@ from rjbatch.job import seconds_as_duration
 from rjbatch.plugins.retry import Retry
 from rjbatch.testing import work_all
 from rjbatch.web import create_app
-from tests.web.helpers import USERS, client, post
+from tests.web.helpers import USERS, client, csrf, post
 
 pytestmark = pytest.mark.filterwarnings("ignore:Using `httpx` with `starlette.testclient`")
 
@@ -173,8 +173,6 @@ def test_state_changing_forms_ask_for_confirmation(admin):
 
 
 def test_a_cross_site_post_is_refused_even_with_the_token(admin):
-    from tests.web.helpers import csrf
-
     job = ListNoteJob.create()
     response = admin.post(f"/jobs/{job.id}/pause", data={"csrf_token": csrf(admin)},
                           headers={"Sec-Fetch-Site": "cross-site"}, follow_redirects=False)
@@ -225,3 +223,16 @@ def test_a_batch_job_shows_its_time_left_while_running_and_its_rate_once_complet
     frozen_clock.advance(minutes=10)  # 100 records in 10 minutes
     page = admin.get(f"/jobs/{job.id}").text
     assert "<th>Records per hour</th><td>600</td>" in page and "Est. time remaining" not in page
+
+
+def test_times_are_shown_in_the_time_zone_chosen_for_the_session(admin, frozen_clock):
+    job = ListNoteJob.create()  # created 2026-01-15 12:00 UTC
+    assert "2026-01-15 12:00:00 UTC" in admin.get(f"/jobs/{job.id}").text
+    response = post(admin, "/session/time_zone", time_zone="America/New_York", back=f"/jobs/{job.id}")
+    assert response.status_code == 303 and response.headers["location"] == f"/jobs/{job.id}"
+    page = admin.get(f"/jobs/{job.id}").text
+    assert "2026-01-15 07:00:00 EST" in page and "<option selected>America/New_York</option>" in page
+    post(admin, "/session/time_zone", time_zone="Mars/Olympus_Mons", back="//evil.example/")
+    assert "Unknown time zone: Mars/Olympus_Mons" in admin.get("/jobs").text
+    assert "2026-01-15 07:00:00 EST" in admin.get(f"/jobs/{job.id}").text  # unchanged
+    assert admin.get("/session/time_zone").status_code == 405
