@@ -16,23 +16,9 @@ from rjbatch.plugins.retry import Retry
 from rjbatch.testing import work_all
 from rjbatch.web import create_app
 from tests.web.helpers import USERS, client, csrf, post
+from tests.web.sample_jobs import WebBoomJob, WebNoteJob
 
 pytestmark = pytest.mark.filterwarnings("ignore:Using `httpx` with `starlette.testclient`")
-
-
-class ListNoteJob(Job):
-    destroy_on_complete = False
-    note = field(str, default="")
-
-    def perform(self):
-        return None
-
-
-class ListBoomJob(Job):
-    destroy_on_complete = False
-
-    def perform(self):
-        raise ValueError("boom")
 
 
 class ListOtherBoomJob(Job):
@@ -64,7 +50,7 @@ def descriptions_in_order(html: str) -> list[str]:
 
 def test_a_column_header_sorts_the_list_both_ways(admin):
     for priority, description in ((30, "d1"), (10, "d2"), (20, "d3")):
-        ListNoteJob.create(priority=priority, description=description)
+        WebNoteJob.create(priority=priority, description=description)
     page = admin.get("/jobs").text
     assert 'href="?sort=priority&amp;dir=asc"' in page
     assert descriptions_in_order(admin.get("/jobs?sort=priority&dir=asc").text) == ["d2", "d3", "d1"]
@@ -76,7 +62,7 @@ def test_a_column_header_sorts_the_list_both_ways(admin):
 
 def test_an_unknown_sort_column_falls_back_to_the_lists_own_order(admin):
     for description in ("d1", "d2", "d3"):
-        ListNoteJob.create(description=description)
+        WebNoteJob.create(description=description)
     page = admin.get("/jobs", params={"sort": "exception; DROP TABLE jobs", "dir": "sideways"})
     assert page.status_code == 200
     assert descriptions_in_order(page.text) == ["d3", "d2", "d1"]  # All: newest first
@@ -84,9 +70,9 @@ def test_an_unknown_sort_column_falls_back_to_the_lists_own_order(admin):
 
 
 def test_scheduled_jobs_have_their_own_list_ordered_by_run_at(admin):
-    ListNoteJob.create(description="d1", run_at=clock.now() + timedelta(hours=3))
-    ListNoteJob.create(description="d2", run_at=clock.now() + timedelta(hours=1))
-    ListNoteJob.create(description="d3")
+    WebNoteJob.create(description="d1", run_at=clock.now() + timedelta(hours=3))
+    WebNoteJob.create(description="d2", run_at=clock.now() + timedelta(hours=1))
+    WebNoteJob.create(description="d3")
     scheduled = admin.get("/jobs?state=scheduled").text
     assert descriptions_in_order(scheduled) == ["d2", "d1"]
     assert "Runs in" in scheduled and ("in 59 minutes" in scheduled or "in 1 hour" in scheduled)
@@ -97,7 +83,7 @@ def test_scheduled_jobs_have_their_own_list_ordered_by_run_at(admin):
 
 def test_the_page_size_and_pager_links_keep_the_search_and_sort(admin):
     for n in range(25):
-        ListNoteJob.create(description=f"note {n:02d}")
+        WebNoteJob.create(description=f"note {n:02d}")
     page = admin.get("/jobs?q=note&sort=description&dir=asc&per=10").text
     assert "Page 1 of 3" in page
     assert 'href="?q=note&amp;sort=description&amp;dir=asc&amp;per=10&amp;page=2"' in page
@@ -108,17 +94,17 @@ def test_the_page_size_and_pager_links_keep_the_search_and_sort(admin):
 
 
 def test_the_failed_list_retries_every_failed_job_or_one_class(admin, caplog):
-    first, second = ListBoomJob.create(), ListBoomJob.create()
+    first, second = WebBoomJob.create(), WebBoomJob.create()
     other = ListOtherBoomJob.create()
     work_all()
     page = admin.get("/jobs?state=failed").text
-    assert "Retry all failed jobs" in page and '<option value="ListBoomJob">ListBoomJob (2)</option>' in page
+    assert "Retry all failed jobs" in page and '<option value="WebBoomJob">WebBoomJob (2)</option>' in page
     with caplog.at_level(logging.INFO, logger="rjbatch.web.audit"):
-        response = post(admin, "/jobs/retry_failed", job_class="ListBoomJob")
+        response = post(admin, "/jobs/retry_failed", job_class="WebBoomJob")
     assert response.status_code == 303 and response.headers["location"] == "/jobs?state=failed"
     assert [Job.find(j.id).state for j in (first, second, other)] == ["queued", "queued", "failed"]
     assert sum("action=retry" in r.getMessage() for r in caplog.records) == 2
-    assert "Retried 2 failed ListBoomJob jobs" in admin.get("/jobs?state=failed").text
+    assert "Retried 2 failed WebBoomJob jobs" in admin.get("/jobs?state=failed").text
     post(admin, "/jobs/retry_failed")
     assert Job.find(other.id).state == "queued"
 
@@ -126,7 +112,7 @@ def test_the_failed_list_retries_every_failed_job_or_one_class(admin, caplog):
 def test_bulk_retry_is_refused_to_a_viewer_and_limited_to_a_users_own_jobs():
     viewer = client(create_app(users=USERS), ("vic", "look"))
     user = client(create_app(users=USERS), ("uma", "own"))
-    job = ListBoomJob.create()
+    job = WebBoomJob.create()
     work_all()
     assert "Retry all failed jobs" not in viewer.get("/jobs?state=failed").text
     assert post(viewer, "/jobs/retry_failed").status_code == 403
@@ -137,7 +123,7 @@ def test_bulk_retry_is_refused_to_a_viewer_and_limited_to_a_users_own_jobs():
 
 def test_a_manager_fails_a_job_from_its_page_and_the_exception_names_who(admin):
     manager = client(create_app(users=USERS), ("max", "man"))
-    job = ListNoteJob.create()
+    job = WebNoteJob.create()
     assert ">Fail<" in manager.get(f"/jobs/{job.id}").text
     assert ">Fail<" not in manager.get("/jobs").text  # fail and abort only on the job page
     assert post(manager, f"/jobs/{job.id}/fail").status_code == 303
@@ -165,7 +151,7 @@ def test_auto_refresh_reloads_the_page_until_turned_off(admin):
 
 
 def test_state_changing_forms_ask_for_confirmation(admin):
-    job = ListNoteJob.create()
+    job = WebNoteJob.create()
     page = admin.get(f"/jobs/{job.id}").text
     assert 'data-confirm="Are you sure you want to pause this job?"' in page
     assert '<script src="/static/confirm.js" defer></script>' in page
@@ -173,7 +159,7 @@ def test_state_changing_forms_ask_for_confirmation(admin):
 
 
 def test_a_cross_site_post_is_refused_even_with_the_token(admin):
-    job = ListNoteJob.create()
+    job = WebNoteJob.create()
     response = admin.post(f"/jobs/{job.id}/pause", data={"csrf_token": csrf(admin)},
                           headers={"Sec-Fetch-Site": "cross-site"}, follow_redirects=False)
     assert response.status_code == 403
@@ -226,7 +212,7 @@ def test_a_batch_job_shows_its_time_left_while_running_and_its_rate_once_complet
 
 
 def test_times_are_shown_in_the_time_zone_chosen_for_the_session(admin, frozen_clock):
-    job = ListNoteJob.create()  # created 2026-01-15 12:00 UTC
+    job = WebNoteJob.create()  # created 2026-01-15 12:00 UTC
     assert "2026-01-15 12:00:00 UTC" in admin.get(f"/jobs/{job.id}").text
     response = post(admin, "/session/time_zone", time_zone="America/New_York", back=f"/jobs/{job.id}")
     assert response.status_code == 303 and response.headers["location"] == f"/jobs/{job.id}"
