@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 from . import remote, symmetric
+from .blocks import BlockReader
 from .errors import CodecError, CorruptInput, UnknownStream, UnsupportedStream, ZipEntryNotFound
 
 Source = str | os.PathLike[str] | BinaryIO
@@ -122,54 +123,6 @@ def zip_entry_name(file_name: str | os.PathLike[str] | None) -> str:
 # --------------------------------------------------------------------------- reading layers
 
 
-class _BlockReader(io.RawIOBase):
-    """A readable that produces blocks from ``_next()``; ``read(n)`` returns at most n bytes."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._buf = b""
-        self._eof = False
-
-    def readable(self) -> bool:
-        return True
-
-    def _next(self) -> bytes:  # pragma: no cover - abstract
-        raise NotImplementedError
-
-    def read(self, size: int | None = -1) -> bytes:
-        if size is None or size < 0:
-            return self.readall()
-        if not self._buf:
-            if self._eof:
-                return b""
-            self._buf = self._next()
-            if not self._buf:
-                self._eof = True
-                return b""
-        if len(self._buf) <= size:
-            out, self._buf = self._buf, b""
-            return out
-        out, self._buf = self._buf[:size], self._buf[size:]
-        return out
-
-    def readall(self) -> bytes:
-        parts = [self._buf]
-        self._buf = b""
-        while not self._eof:
-            chunk = self._next()
-            if not chunk:
-                self._eof = True
-                break
-            parts.append(chunk)
-        return b"".join(parts)
-
-    def readinto(self, b: Any) -> int:
-        data = self.read(len(b))
-        n = len(data)
-        b[:n] = data
-        return n
-
-
 class _ZlibStep:
     """Adapts ``zlib.decompressobj`` to the bz2/lzma interface (needs_input, eof, unused_data)."""
 
@@ -245,7 +198,7 @@ _STEP_FACTORIES = {
 }
 
 
-class DecompressReader(_BlockReader):
+class DecompressReader(BlockReader):
     """Streams one compression format, reading every member/stream/frame to the end.
 
     Ruby reads only the first member of a multi-member gzip file; we read them all (what
@@ -318,7 +271,7 @@ class DecompressReader(_BlockReader):
                 return out
 
 
-class _ErrorTranslator(_BlockReader):
+class _ErrorTranslator(BlockReader):
     """Turns a library's decompression errors (zipfile, gzip-in-enc) into ``CodecError`` s."""
 
     def __init__(self, inner: BinaryIO, make_error: Any) -> None:

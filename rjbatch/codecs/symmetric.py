@@ -28,6 +28,7 @@ from cryptography.hazmat.primitives import padding
 from cryptography.hazmat.primitives.ciphers import Cipher as _CryptoCipher
 from cryptography.hazmat.primitives.ciphers import algorithms, modes
 
+from .blocks import BlockReader
 from .errors import DecryptionError, EncryptionConfigError
 
 log = logging.getLogger("rjbatch.codecs")
@@ -341,7 +342,7 @@ def _resolve_header(
     return key, iv, header.compressed, n, header
 
 
-class DecryptReader(io.RawIOBase):
+class DecryptReader(BlockReader):
     """Streams the plaintext of an ``.enc`` stream (still gzip when ``.compressed`` is true).
 
     The header is read and the file key decrypted on construction, so a wrong key fails at
@@ -382,14 +383,10 @@ class DecryptReader(io.RawIOBase):
         self._unpadder = padding.PKCS7(128).unpadder()
         self._pending = pending
         self._seen_ciphertext = False
-        self._eof = False
-        self._buf = b""
-
-    def readable(self) -> bool:
-        return True
+        self._raw_done = False
 
     def _next(self) -> bytes:
-        while not self._eof:
+        while not self._raw_done:
             if self._pending:
                 chunk, self._pending = self._pending, b""
             else:
@@ -400,7 +397,7 @@ class DecryptReader(io.RawIOBase):
                 if out:
                     return out
                 continue
-            self._eof = True
+            self._raw_done = True
             if not self._seen_ciphertext:
                 return b""  # header only: an empty file
             try:
@@ -415,31 +412,6 @@ class DecryptReader(io.RawIOBase):
             except ValueError:
                 raise DecryptionError(_BAD_PAD, file_name=self._name) from None
         return b""
-
-    def read(self, size: int | None = -1) -> bytes:
-        if size is None or size < 0:
-            return self.readall()
-        if not self._buf:
-            self._buf = self._next()
-        if len(self._buf) <= size:
-            out, self._buf = self._buf, b""
-            return out
-        out, self._buf = self._buf[:size], self._buf[size:]
-        return out
-
-    def readall(self) -> bytes:
-        parts = [self._buf]
-        self._buf = b""
-        while True:
-            chunk = self._next()
-            if not chunk:
-                return b"".join(parts)
-            parts.append(chunk)
-
-    def readinto(self, b: Any) -> int:
-        data = self.read(len(b))
-        b[: len(data)] = data
-        return len(data)
 
 
 class EncryptWriter(io.RawIOBase):
