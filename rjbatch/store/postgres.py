@@ -46,7 +46,6 @@ from rjbatch.store.sqlbase import (
 )
 from rjbatch.store.sqlfilter import Dialect, encode_value, where_clause
 
-_COLUMN_FIELDS = COLUMN_FIELDS
 SCHEMA_VERSION = 1
 CHANNEL = "rjbatch"
 _MIGRATION_LOCK = 0x726A6261746368  # "rjbatch": the advisory lock migrations run under
@@ -97,8 +96,7 @@ def _dialect(columns: dict[str, str]) -> Dialect:
 
 
 JOBS = _dialect(JOB_COLUMNS)
-_SERVER_COLUMNS = SERVER_COLUMNS
-SERVERS = _dialect({c: c for c in _SERVER_COLUMNS})
+SERVERS = _dialect({c: c for c in SERVER_COLUMNS})
 DIRMON = _dialect(DIRMON_COLUMNS)
 
 
@@ -345,7 +343,7 @@ class PostgresStore(SQLStore):
     @staticmethod
     def _row_to_doc(row: dict[str, Any]) -> Doc:
         doc: Doc = row["doc"]
-        for column, name in _COLUMN_FIELDS.items():
+        for column, name in COLUMN_FIELDS.items():
             doc[name] = row[column]
         doc["_classes"] = list(row["classes"])
         return doc
@@ -487,7 +485,7 @@ class PostgresStore(SQLStore):
     def save_server(self, doc: Doc) -> None:
         columns, rest = self._server_columns(doc)
         self._execute(statements()["save_server"],
-                      [columns.get(name) for name in _SERVER_COLUMNS] + [dumps(rest)])
+                      [columns.get(name) for name in SERVER_COLUMNS] + [dumps(rest)])
 
     def update_server(self, name: str, changes: Doc, where: Filter | None = None) -> bool:
         if not changes:

@@ -36,7 +36,6 @@ from rjbatch.store.sqlbase import (
 from rjbatch.store.sqlfilter import Dialect, dumps, where_clause
 from rjbatch.store.waiting import wait_for_new_version
 
-_COLUMN_FIELDS = COLUMN_FIELDS
 _SCHEMA_VERSIONS = ("schema_1", "schema_2", "schema_3", "schema_4")
 
 
@@ -46,8 +45,7 @@ def _json_path(name: str) -> str:
 
 
 JOBS = Dialect(columns=JOB_COLUMNS, doc_path=_json_path)
-_SERVER_COLUMNS = SERVER_COLUMNS
-SERVERS = Dialect(columns={c: c for c in _SERVER_COLUMNS}, doc_path=_json_path)
+SERVERS = Dialect(columns={c: c for c in SERVER_COLUMNS}, doc_path=_json_path)
 DIRMON = Dialect(columns=DIRMON_COLUMNS, doc_path=_json_path)
 
 
@@ -390,8 +388,8 @@ class SQLiteStore(SQLStore):
     def _row_to_doc(row: sqlite3.Row) -> Doc:
         doc: Doc = json.loads(row["doc"])
         for column in row.keys():
-            if column in _COLUMN_FIELDS:
-                doc[_COLUMN_FIELDS[column]] = row[column]
+            if column in COLUMN_FIELDS:
+                doc[COLUMN_FIELDS[column]] = row[column]
         doc["_classes"] = [name for name in row["classes"].split("|") if name]
         return doc
 
