@@ -189,3 +189,13 @@ def postgres_database(postgres_server):
     database = PostgresDatabase(postgres_server)
     yield database
     database.close()
+
+
+@pytest.fixture
+def servers(database, tmp_path):
+    """Starts ``rjbatch worker`` processes on the test's database; kills them all afterwards."""
+    from tests.processes import Servers
+
+    pool = Servers(database, tmp_path)
+    yield pool
+    pool.kill_all()

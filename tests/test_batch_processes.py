@@ -10,17 +10,10 @@ import time
 import pytest
 
 from rjbatch.servers import all_servers
+from tests.processes import wait_until
 from tests.sample_jobs import DoubleJob
-from tests.test_worker_processes import Servers, wait_until
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def servers(database, tmp_path):
-    pool = Servers(database, tmp_path)
-    yield pool
-    pool.kill_all()
 
 
 def _worker_pids(store) -> list[int]:

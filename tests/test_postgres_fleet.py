@@ -9,21 +9,14 @@ import time
 import pytest
 
 from rjbatch.servers import all_servers
+from tests.processes import wait_until
 from tests.sample_jobs import DoubleJob
-from tests.test_worker_processes import Servers, wait_until
 
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(os.environ.get("RJBATCH_TEST_DATABASE") != "postgresql",
                        reason="runs on PostgreSQL only (RJBATCH_TEST_DATABASE=postgresql; CI runs it)"),
 ]
-
-
-@pytest.fixture
-def servers(database, tmp_path):
-    pool = Servers(database, tmp_path)
-    yield pool
-    pool.kill_all()
 
 
 def test_a_million_records_exact_while_one_server_is_killed_and_another_joins(servers):

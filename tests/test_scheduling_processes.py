@@ -8,17 +8,10 @@ import time
 import pytest
 
 from rjbatch.jobs import DirmonEntry, DirmonJob, UploadFileJob
+from tests.processes import read_lines, wait_until
 from tests.sample_jobs import LinesImportJob, TickJob
-from tests.test_worker_processes import Servers, read_lines, wait_until
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def servers(database, tmp_path):
-    pool = Servers(database, tmp_path)
-    yield pool
-    pool.kill_all()
 
 
 def test_a_cron_job_every_second_runs_once_per_occurrence_across_a_server_restart(servers, tmp_path):
