@@ -163,9 +163,11 @@ async def job_list(request: Request) -> Response:
 
 
 def failed_classes() -> list[tuple[str, int]]:
+    """Failed jobs per class name, counted by the store (``_type`` is module.Class)."""
     counts: dict[str, int] = {}
-    for job in Job.where(state="failed").all():
-        counts[type(job).__name__] = counts.get(type(job).__name__, 0) + 1
+    for type_path, n in Job._store().count_jobs_by("_type", {"state": "failed"}).items():
+        name = str(type_path).rpartition(".")[2]
+        counts[name] = counts.get(name, 0) + n
     return sorted(counts.items())
 
 
@@ -210,9 +212,8 @@ async def retry_failed(request: Request) -> Response:
     form = await request.form()
     class_name = str(form.get("job_class") or "")
     retried = refused = 0
-    for job in Job.where(state="failed").all():
-        if class_name and type(job).__name__ != class_name:
-            continue
+    query = Job.where({"_class": class_name}, state="failed") if class_name else Job.where(state="failed")
+    for job in query.all():  # read first: retrying moves jobs out of the paged filter
         try:
             perform(request, job, "retry")
             retried += 1
