@@ -65,7 +65,8 @@ def render(request: Request, name: str, status_code: int = 200, **context: Any) 
     context.update(
         root=root(request), username=request.state.username, role=role,
         csrf_token=security.csrf_token(request.session), flashes=request.session.pop("flash", []),
-        counts=job_counts(), states=LIST_STATES, has_role=lambda needed: security.has_role(role, needed),
+        # job_counts: called by the sidebar only on the pages that show it
+        job_counts=job_counts, states=LIST_STATES, has_role=lambda needed: security.has_role(role, needed),
         refresh=refresh_seconds(request), request=request,
         time_zone=request.session.get("time_zone", "UTC"), time_zones=TIME_ZONES,
     )
