@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from rjbatch import clock
-from rjbatch.fields import parse_datetime
+from rjbatch.fields import parse_datetime, to_utc
 from rjbatch.store.protocol import Store
 
 log = logging.getLogger("rjbatch.server")
@@ -26,10 +26,11 @@ def default_server_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def _time(value: Any) -> datetime | None:
-    if value is None or isinstance(value, datetime):
-        return value
-    return parse_datetime(value)
+def as_time(value: Any) -> datetime | None:
+    """A stored time (a datetime, or the SQLite store's text) as an aware UTC datetime."""
+    if isinstance(value, datetime):
+        return to_utc(value)
+    return parse_datetime(value) if isinstance(value, str) and value else None
 
 
 @dataclass
@@ -51,7 +52,7 @@ class Server:
     def from_doc(cls, doc: dict[str, Any]) -> Server:
         return cls(
             name=doc["name"], state=doc["state"], max_workers=doc.get("max_workers") or 0,
-            started_at=_time(doc.get("started_at")), heartbeat_at=_time(doc.get("heartbeat_at")),
+            started_at=as_time(doc.get("started_at")), heartbeat_at=as_time(doc.get("heartbeat_at")),
             heartbeat_seconds=float(doc.get("heartbeat_seconds") or 15.0),
             zombie_heartbeats=int(doc.get("zombie_heartbeats") or 4),
             hostname=doc.get("hostname", ""), pid=int(doc.get("pid") or 0),
@@ -87,16 +88,26 @@ def requeue_work_of(store: Store, name: str) -> int:
     return Job.requeue_dead_server(name)
 
 
+def destroy_server(store: Store, name: str, where: dict[str, Any]) -> int | None:
+    """Remove a server's record and requeue its work; returns how much was requeued.
+
+    The record is first marked, under ``where``, so that of several destroyers only one
+    requeues: None when another was first (or ``where`` no longer holds).
+    """
+    if not store.update_server(name, {"state": "zombie"}, where=where):
+        return None
+    requeued = requeue_work_of(store, name)
+    store.delete_server(name)
+    return requeued
+
+
 def destroy_zombies(store: Store, except_name: str | None = None) -> list[str]:
     """Remove every zombie server's record and requeue its work; returns their names."""
     removed = []
     for server in all_servers(store):
         if server.name != except_name and server.is_zombie:
-            # the conditional delete makes sure only one live server handles each zombie
-            if store.update_server(server.name, {"state": "zombie"},
-                                   where={"state": {"$ne": "zombie"}}):
-                requeued = requeue_work_of(store, server.name)
-                store.delete_server(server.name)
+            requeued = destroy_server(store, server.name, where={"state": {"$ne": "zombie"}})
+            if requeued is not None:
                 log.warning("server %s stopped heart-beating: requeued %d job(s)", server.name, requeued)
                 removed.append(server.name)
     return removed

@@ -18,7 +18,6 @@ from starlette.responses import Response
 
 from rjbatch import servers
 from rjbatch.config import get_store
-from rjbatch.fields import parse_datetime, to_utc
 from rjbatch.job import Job
 from rjbatch.servers import Server, all_servers
 from rjbatch.state import worker_belongs_to
@@ -83,20 +82,6 @@ def find_server(name: str) -> Server:
     return Server.from_doc(doc)
 
 
-def destroy_server(server: Server) -> int | None:
-    """Remove a stopping or zombie server's record and requeue its work.
-
-    Marks the record first, as ``destroy_zombies`` does, so that only one of several
-    destroyers requeues; returns how much was requeued, or None when someone else was first.
-    """
-    store = get_store()
-    if not store.update_server(server.name, {"state": "zombie"}, where={"state": server.state}):
-        return None
-    requeued = servers.requeue_work_of(store, server.name)
-    store.delete_server(server.name)
-    return requeued
-
-
 def server_summary(server: Server) -> dict[str, Any]:
     age = server.heartbeat_age
     return {"name": server.name, "state": server.state, "zombie": server.is_zombie,
@@ -131,12 +116,6 @@ class WorkerRow:
                 "started_at": self.started_at, "slices": list(self.slices)}
 
 
-def _time(value: Any) -> datetime | None:
-    if isinstance(value, datetime):
-        return to_utc(value)
-    return parse_datetime(value) if isinstance(value, str) and value else None
-
-
 def owner_of(worker_name: str, every: list[Server]) -> tuple[str, str]:
     """(server name, shown server state) of a worker named ``<server>:<worker id>``."""
     owners = [s for s in every if worker_belongs_to(worker_name, s.name)]
@@ -163,7 +142,7 @@ def active_workers(every: list[Server]) -> list[WorkerRow]:
                 if piece.get("worker_name"):
                     held.setdefault(piece["worker_name"], []).append(piece)
             for worker, pieces in held.items():
-                started = [t for t in (_time(p.get("started_at")) for p in pieces) if t is not None]
+                started = [t for t in (servers.as_time(p.get("started_at")) for p in pieces) if t is not None]
                 rows.append(WorkerRow(worker, *owner_of(worker, every), job=job,
                                       started_at=min(started) if started else None,
                                       slices=tuple(sorted(p["id"] for p in pieces))))
@@ -208,7 +187,7 @@ async def server_action(request: Request) -> Response:
         flash(request, "danger", f"Cannot {action} server {name}: it is {shown_state(server)}")
         return redirect(request, back)
     if action == "destroy":
-        requeued = destroy_server(server)
+        requeued = servers.destroy_server(get_store(), server.name, where={"state": server.state})
         if requeued is None:
             flash(request, "danger", f"Server {name} changed meanwhile: not destroyed")
             return redirect(request, back)
