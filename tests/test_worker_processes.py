@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from rjbatch import Job
+from rjbatch import Job, clock
 from rjbatch.servers import all_servers
 from tests.processes import read_lines, wait_until
 from tests.sample_jobs import FirstRunHangsJob, RecordJob, SleepJob, ThrottledJob
@@ -129,9 +129,14 @@ def test_servers_are_listed_paused_resumed_and_stopped_from_the_cli(servers, tmp
     listing = cli("servers").stdout
     assert "controlled" in listing and "running" in listing and "ago" in listing
     assert cli("servers", "pause", "controlled").returncode == 0
-    wait_until(lambda: all_servers(store)[0].state == "paused" and all_servers(store)[0].workers == []
-               and all_servers(store)[0].heartbeat_age.total_seconds() < 0.2,
-               message="paused, with its workers stopped")
+    asked_at = clock.now()
+
+    def paused_without_workers() -> bool:
+        # a heartbeat taken after the request, listing no worker: the workers have stopped
+        [record] = all_servers(store)
+        return record.state == "paused" and record.workers == [] and record.heartbeat_at > asked_at
+
+    wait_until(paused_without_workers, message="paused, with its workers stopped")
     log = tmp_path / "paused.log"
     RecordJob.create(log_path=str(log))
     time.sleep(1.0)
