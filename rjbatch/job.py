@@ -712,7 +712,9 @@ class Job(metaclass=JobMeta):
 
         Returns how many jobs and batch slices went back to the queue.
         """
-        requeued = cls._store().requeue_running_slices(name)  # batch work shared by workers
+        from rjbatch.batch.sliced import requeue_slices_of
+
+        requeued = requeue_slices_of(cls._store(), name)  # batch work shared by workers
         for job in Job.running().where(worker_name__regex=f"^{re.escape(name)}(:|$)"):
             if job.may("requeue", name):
                 shared = getattr(job, "sub_state", None) == "processing"

@@ -1,18 +1,29 @@
 """Tabular batch jobs: rows of CSV, PSV, JSON, fixed width, Excel or Parquet as dicts.
 
-``TabularInput`` takes the first row of an uploaded file as its header and hands each
-later row to ``perform`` as a dict (rows are parsed by the workers, a slice at a
-time, so parsing runs on every core). ``TabularOutput`` turns the dicts ``perform``
-returns into rows of the format the download's file name asks for, under
-``tabular_output_header``, with the header line first.
+``TabularInput`` makes the main input category tabular: an upload takes the format from
+the file's name (or ``tabular_input_format``) and its header from the first row, and
+stores both with the category; each worker parses its own slice into dicts, so parsing
+runs on every core. ``TabularOutput`` makes every output category tabular: the dicts
+``perform`` returns are written under ``tabular_output_header`` (default: the input's
+columns, then every new key in first-seen order) in the format the download's file name
+asks for. Both only set the category settings a job starts with: the stored settings,
+not the class, decide how any process reads and writes the rows.
 """
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from rjbatch.codecs.tabular import Tabular, format_from_file_name
+from rjbatch.callbacks import before_save
+from rjbatch.errors import ValidationError
 from rjbatch.fields import field
+
+if TYPE_CHECKING:
+    from rjbatch.batch.categories import InputCategory, OutputCategory
+
+_INPUT_OPTIONS = ("allowed_columns", "required_columns", "skip_unknown", "header_cleanser",
+                  "duplicate_columns", "format_options")
 
 
 class TabularInput:
@@ -21,123 +32,60 @@ class TabularInput:
     tabular_input_format: ClassVar[str | None] = None  # None: from the file name, else csv
     tabular_input_columns: ClassVar[list[str] | None] = None  # preset: the file has no header
     tabular_input_options: ClassVar[dict[str, Any]] = {}  # allowed_columns, required_columns, ...
-    _skip_none_records: ClassVar[bool] = True  # blank lines are not performed
 
-    def _input_tabular(self, category: str, file_name: str | None) -> Tabular:
-        """The parser an upload uses: it reads the header, unless columns are preset."""
-        settings = self.input_category(category)  # type: ignore[attr-defined]
-        name = settings.format if settings.format not in (None, "auto") else None
-        fmt = name or self.tabular_input_format or (format_from_file_name(file_name) if file_name else None)
-        options = dict(self.tabular_input_options)
-        return Tabular(
-            fmt or "csv", columns=settings.columns or self.tabular_input_columns,
-            allowed_columns=settings.allowed_columns or options.pop("allowed_columns", None),
-            required_columns=settings.required_columns or options.pop("required_columns", None),
-            skip_unknown=options.pop("skip_unknown", settings.skip_unknown),
-            header_cleanser=options.pop("header_cleanser", settings.header_cleanser),
-            format_options=settings.format_options or options.pop("format_options", None),
-        )
-
-    def _worker_tabular(self) -> Tabular:
-        cached = self.__dict__.get("_tabular_input")
-        if cached is None:
-            settings = self.input_category("main")  # type: ignore[attr-defined]
-            fmt = settings.format if settings.format not in (None, "auto") else (self.tabular_input_format or "csv")
-            columns = settings.columns or self.tabular_input_columns
-            cached = Tabular(fmt, columns=columns, format_options=settings.format_options or None)
-            self.__dict__["_tabular_input"] = cached
-        return cached
-
-    def _prepare_records(self, records: list[Any], first_record_number: int) -> list[Any]:
-        if not records:
-            return records
-        tabular = self._worker_tabular()
-        sample = records[0] if records[0] is not None else next((r for r in records if r is not None), None)
-        if isinstance(sample, str):
-            return tabular.parse_many(records, line_number=first_record_number + 1)
-        if isinstance(sample, list | tuple):
-            return [None if row is None else tabular.parse_row(row) for row in records]
-        return records
+    def configure_categories(self, inputs: list[InputCategory], outputs: list[OutputCategory]) -> None:
+        super().configure_categories(inputs, outputs)  # type: ignore[misc]
+        main = next(c for c in inputs if c.name == "main")
+        unknown = set(self.tabular_input_options) - set(_INPUT_OPTIONS)
+        if unknown:
+            raise ValidationError({"tabular_input_options": [
+                f"unknown options {sorted(unknown)} (known: {', '.join(_INPUT_OPTIONS)})"]})
+        if main.format is None:
+            main.format = self.tabular_input_format or "auto"
+        if main.columns is None and self.tabular_input_columns:
+            main.columns = list(self.tabular_input_columns)
+        for key, value in self.tabular_input_options.items():
+            setattr(main, key, dict(value) if isinstance(value, dict) else value)
+        layout = main.format_options.get("layout") if main.format_options else None
+        if main.format == "auto" and layout:
+            main.format = "fixed"  # a layout names the format
 
 
 class TabularOutput:
     """Mixin for batch jobs: the dicts ``perform`` returns become rows of a file.
 
-    When the columns are known before processing (``tabular_output_header``, or the
-    input's header), each worker renders its slice's rows as it finishes it, in
-    ``tabular_output_format`` (csv): rendering runs on every core and a download of that
-    format is a plain copy. Otherwise the dicts are kept and rendered on download.
-    A download to another format (by its file name) converts the rows.
+    ``tabular_output_format`` is the format of a download whose file name names none.
+    When the columns are known before processing (``tabular_output_header``), each
+    worker stores the rows of a slice as CSV lines where nothing is lost by it, so a CSV
+    download is a plain copy; any other row keeps the values ``perform`` returned.
     """
 
     tabular_output_header = field(list, user_editable=True, copy_on_restart=True)
     tabular_output_format: ClassVar[str] = "csv"
+    output_categories: Any
 
-    def _output_columns(self, category: str, look_at_output: bool = True) -> list[str] | None:
-        if self.tabular_output_header:
-            return list(self.tabular_output_header)
-        try:
-            columns = self.input_category("main").columns  # type: ignore[attr-defined]
-        except KeyError:
-            columns = None
-        if columns:
-            return list(columns)
-        if look_at_output:
-            for record in self.output(category):  # type: ignore[attr-defined]
-                if isinstance(record, dict):
-                    return list(record)
-        return None
+    def configure_categories(self, inputs: list[InputCategory], outputs: list[OutputCategory]) -> None:
+        super().configure_categories(inputs, outputs)  # type: ignore[misc]
+        if not outputs:  # rows that are thrown away are no output: collect main
+            from rjbatch.batch.categories import OutputCategory
 
-    def _rendered_tabular(self) -> Tabular | None:
-        """The renderer workers use at the end of each slice (None: keep the dicts)."""
-        if "_tabular_rendered" not in self.__dict__:
-            columns = self._output_columns("main", look_at_output=False)
-            tabular = Tabular(self.tabular_output_format, columns=columns) if columns else None
-            self.__dict__["_tabular_rendered"] = tabular if tabular is None or not tabular.is_binary else None
-        return self.__dict__["_tabular_rendered"]
+            outputs.append(OutputCategory())
+        for category in outputs:
+            if category.format is None and category.serializer != "bzip2":
+                category.format = self.tabular_output_format
+            if category.columns is None and self.tabular_output_header:
+                category.columns = list(self.tabular_output_header)
 
-    def _finish_outputs(self, outputs: dict[str, list[Any]]) -> dict[str, list[Any]]:
-        rows = outputs.get("main")
-        tabular = self._rendered_tabular() if rows else None
-        if tabular is not None:
-            if all(type(r) is dict for r in rows):
-                outputs["main"] = tabular.render_many(rows)
-            else:
-                outputs["main"] = [r if isinstance(r, str) or r is None else tabular.render(r) for r in rows]
-        return outputs
+    @before_save
+    def _sync_output_header(self) -> None:
+        """A header edited on the job (Mission Control, ``--set``) is the categories' header."""
+        if "tabular_output_header" not in getattr(self, "_changed", ()):
+            return
+        header = list(self.tabular_output_header) if self.tabular_output_header else None
+        categories = self.output_categories or []
+        if header and any(c.get("format") and c.get("columns") != header for c in categories):
+            self.output_categories = [{**c, "columns": header} if c.get("format") else c for c in categories]
 
-    def _output_tabular(self, category: str, file_name: str | None) -> Tabular:
-        key = (category, file_name)
-        cache = self.__dict__.setdefault("_tabular_output", {})
-        if key not in cache:
-            fmt = (format_from_file_name(file_name) if file_name else None) or self.tabular_output_format
-            cache[key] = Tabular(fmt, columns=self._output_columns(category))
-        return cache[key]
-
-    def _output_header_line(self, category: str, file_name: str | None) -> str | None:
-        if category != "main":
-            return None
-        return self._output_tabular(category, file_name).render_header()
-
-    def _render_for_download(self, category: str, block: list[Any], file_name: str | None) -> list[Any]:
-        if category != "main" or not block:
-            return block
-        target = self._output_tabular(category, file_name)
-        rendered = self._rendered_tabular()
-        if rendered is not None and rendered.format == target.format:
-            return block  # already rows of this format: a plain copy
-        return [target.render(r) for r in self._rows(block)]
-
-    def _rows(self, block: list[Any]) -> list[Any]:
-        """Stored records as dicts (parsing rows rendered by the workers)."""
-        rendered = self._rendered_tabular()
-        if rendered is None:
-            return block
-        return [rendered.parse(r) if isinstance(r, str) else r for r in block]
-
-    def output_rows(self, category: str = "main") -> Any:
-        """The output as dicts, in upload order, whatever form the workers stored."""
-        from rjbatch.batch.download import record_blocks
-
-        for block in record_blocks(self, category):  # type: ignore[arg-type]
-            yield from (self._rows(block) if category == "main" else block)
+    def output_rows(self, category: str = "main") -> Iterator[Any]:
+        """The output as dicts, in upload order (the same as ``output``)."""
+        return self.output(category)  # type: ignore[attr-defined,no-any-return]

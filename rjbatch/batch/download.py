@@ -1,101 +1,121 @@
-"""Reading a batch job's output: as records in upload order, or written to a file.
+"""Writing one output category to a file, through the codecs its file name picks.
 
-A download goes through the codecs chosen by the target's file name, into a temporary
-file renamed over the target only when everything was written.
+The category's stored settings decide everything, never the job's class: a tabular
+category is written with a header and rows in the format the name asks for (csv, psv,
+json lines, fixed width, xlsx, parquet; else the category's own format), a plain one a
+line per record. The target appears only once everything was written (a temporary file
+renamed over it).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from rjbatch.batch import slices as slice_codec
+from rjbatch.batch.sliced import CSV_FORM
 from rjbatch.errors import RjbatchError
 
 if TYPE_CHECKING:
-    from rjbatch.batch.job import BatchJob
+    from rjbatch.batch.sliced import SlicedOutput
 
 
 class DownloadError(RjbatchError):
     """The output cannot be downloaded (yet)."""
 
 
-def output_slices(job: BatchJob, category: str) -> Iterator[dict]:
-    job.output_category(category)  # unknown categories fail here, by name
-    store = job._store()
-    after = 0
-    while True:
-        batch = store.read_output_slices(job.id, category, after, 100)
-        yield from batch
-        if len(batch) < 100:
-            return
-        after = batch[-1]["id"]
-
-
-def record_blocks(job: BatchJob, category: str) -> Iterator[list[Any]]:
-    for piece in output_slices(job, category):
-        yield slice_codec.decode(piece["data"], piece["serializer"])
-
-
-def records(job: BatchJob, category: str = "main") -> Iterator[Any]:
-    for block in record_blocks(job, category):
-        yield from block
-
-
-def download(job: BatchJob, target: Any = None, category: str = "main", *, header_line: str | None = None,
-             streams: Any = None, file_name: str | None = None, delimiter: str = "\n",
-             encoding: str = "utf-8", on_progress: Any = None, allow_partial: bool = False) -> int:
-    """Write a category's output; returns the number of records written (header excluded).
-
-    ``allow_partial``: write what is stored so far even while the job is processing
-    (Mission Control's download); its records of unprocessed slices are missing.
-    """
+def write(output: SlicedOutput, target: Any = None, *, header_line: str | None = None,
+          streams: Any = None, file_name: str | None = None, delimiter: str = "\n",
+          encoding: str = "utf-8", on_progress: Any = None) -> int:
+    """Write a category's output; returns the number of records written (header excluded)."""
     from rjbatch.codecs import LineWriter, open_write
+    from rjbatch.codecs.tabular import format_from_file_name
 
-    settings = job.output_category(category)
-    if job.is_running and job.sub_state == "processing" and not allow_partial:
-        raise DownloadError(f"cannot download job {job.id} while it is still processing")
+    settings = output.settings
     if target is None:
         target = settings.file_name
         if target is None:
-            raise DownloadError(f"no file to download category {category!r} of job {job.id} to")
+            raise DownloadError(f"no file to download category {output.category!r} of job {output.job_id} to")
     name = file_name or (os.fspath(target) if isinstance(target, str | os.PathLike) else None)
     if settings.serializer == "bzip2":
         if header_line is not None:
             raise DownloadError("a bzip2 category is written as stored: it takes no header line")
         count = 0
         with open_write(target, file_name=name, streams=streams if streams is not None else []) as out:
-            for piece in output_slices(job, category):
+            for piece in output.slices():
                 out.write(piece["data"])
                 count += piece["record_count"]
         return count
-    if hasattr(job, "_output_tabular") and category == "main" and name:
-        tabular = job._output_tabular(category, name)
-        if tabular.is_binary:
-            return _download_binary(job, tabular, target, name, streams, category)
-    if header_line is None and hasattr(job, "_output_header_line"):
-        header_line = job._output_header_line(category, name)
+    fmt = format_from_file_name(name) if name else None
+    tabular = _tabular(output, fmt) if output.is_tabular else None
+    if tabular is None and fmt in ("xlsx", "parquet"):
+        raise DownloadError(f"category {output.category!r} of job {output.job_id} holds plain records, "
+                            f"not rows: it cannot be written as {fmt} (make the job TabularOutput)")
+    if tabular is not None and tabular.is_binary:
+        return _write_whole_file(output, tabular, target, name, streams)
+    if header_line is None and tabular is not None and tabular.columns:
+        header_line = tabular.render_header()
+    copy_csv = tabular is not None and tabular.format == "csv" and tabular.columns == settings.columns
     count = 0
     with LineWriter(target, file_name=name, streams=streams, delimiter=delimiter, encoding=encoding) as writer:
         if header_line is not None:
             writer.write(header_line)
-        for block in record_blocks(job, category):
-            if hasattr(job, "_render_for_download"):
-                block = job._render_for_download(category, block, name)
-            count += writer.write_many(block)
+        for piece in output.slices():
+            if copy_csv and piece["serializer"].partition(":")[2] == CSV_FORM:
+                lines = output.decode(piece)  # rendered by the worker under these columns
+            elif tabular is not None:
+                lines = _render(tabular, output.records_of(piece))
+            else:
+                lines = _plain_lines(output.records_of(piece), json_lines=fmt == "json")
+            count += writer.write_many(lines)
             if on_progress:
                 on_progress(count)
     return count
 
 
-def _download_binary(job: BatchJob, tabular: Any, target: Any, name: str, streams: Any, category: str) -> int:
-    """xlsx and parquet output: rows written by their own writers through the chain."""
+def _tabular(output: SlicedOutput, fmt: str | None) -> Any:
+    from rjbatch.codecs.tabular import Tabular
+
+    settings = output.settings
+    fmt = fmt or settings.format or "csv"
+    options = settings.format_options if fmt == settings.format else None
+    if fmt == "fixed":
+        return Tabular(fmt, format_options=options)
+    return Tabular(fmt, columns=output.columns() or [], format_options=options)
+
+
+def _render(tabular: Any, records: list[Any]) -> list[Any]:
+    """Rows in the target format; a string a job returned is taken as a rendered line."""
+    if not any(isinstance(record, str) for record in records):
+        return tabular.render_many(records)
+    return [record if isinstance(record, str) else tabular.render(record) for record in records]
+
+
+def _plain_lines(records: list[Any], json_lines: bool) -> Iterable[Any]:
+    """A line per record: text as it is, dicts and lists (and anything, for .jsonl) as JSON."""
+    from rjbatch.codecs.tabular.jsonl import json_line
+
+    if all(type(record) is str for record in records):
+        return records
+    return [record if isinstance(record, str)
+            else json_line(record) if json_lines or isinstance(record, dict | list) else record
+            for record in records]
+
+
+def _rows(output: SlicedOutput) -> Iterator[Any]:
+    for block in output.blocks():
+        for record in block:
+            if record is not None:
+                yield record
+
+
+def _write_whole_file(output: SlicedOutput, tabular: Any, target: Any, name: str | None, streams: Any) -> int:
+    """xlsx and parquet: rows written by their own writers through the chain."""
     from rjbatch.codecs import open_write
     from rjbatch.codecs.tabular import write_parquet, write_xlsx
 
     with open_write(target, file_name=name, streams=streams) as out:
         if tabular.format == "parquet":
-            return write_parquet(out, job.output_rows(category), columns=tabular.columns)
-        rows = (tabular.to_row(record) for record in job.output_rows(category))
+            return write_parquet(out, _rows(output), columns=tabular.columns)
+        rows = (tabular.to_row(record) for record in _rows(output))
         return write_xlsx(out, rows, header=tabular.columns)

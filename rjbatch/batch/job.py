@@ -11,15 +11,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from datetime import datetime
 from typing import Any, ClassVar
 
 from rjbatch import clock
 from rjbatch import state as states
-from rjbatch.batch import slices as slice_codec
 from rjbatch.batch.categories import InputCategory, OutputCategory, from_dict, merge, to_dict
 from rjbatch.batch.result import Result, Results
-from rjbatch.errors import InvalidTransition, RjbatchError, ValidationError
+from rjbatch.batch.sliced import SlicedInput, SlicedOutput, delete_job_slices
+from rjbatch.errors import InvalidTransition, JobNotFound, RjbatchError, ValidationError
 from rjbatch.exception import JobException
 from rjbatch.fields import computed, field
 from rjbatch.job import Job
@@ -85,10 +84,18 @@ class BatchJob(Job):
             outputs.append(category)
         if self.collect_output and not any(c.name == "main" for c in outputs):
             outputs.insert(0, OutputCategory(nils=type(self).collect_nil_output))
+        self.configure_categories(inputs, outputs)
         for category in inputs + outputs:
             category.validate()
         self.input_categories = [to_dict(c) for c in inputs]
         self.output_categories = [to_dict(c) for c in outputs]
+
+    def configure_categories(self, inputs: list[InputCategory], outputs: list[OutputCategory]) -> None:
+        """A hook for mixins: adjust the category settings a new job starts with.
+
+        ``TabularInput`` and ``TabularOutput`` set the record formats here; the settings
+        are stored with the job, so every process reads them without the class.
+        """
 
     def input_category(self, name: str = "main") -> InputCategory:
         for entry in self.input_categories:
@@ -113,11 +120,21 @@ class BatchJob(Job):
                 [from_dict(OutputCategory, e) for e in self.output_categories], OutputCategory,
                 [{"name": name, **settings}])]
 
-    # -- reading progress ---------------------------------------------------------------
+    # -- the slices ---------------------------------------------------------------------
     @property
-    def input(self) -> Input:
+    def input(self) -> SlicedInput:
         """The main input category's slices: counts, failed records, retries."""
-        return Input(self, "main")
+        return self.sliced_input("main")
+
+    def sliced_input(self, name: str = "main") -> SlicedInput:
+        """The owner of one input category's slices."""
+        return SlicedInput(self._store(), self.id, self.input_category(name), type(self).__name__)
+
+    def sliced_output(self, name: str = "main") -> SlicedOutput:
+        """The owner of one output category's slices."""
+        main = next((c for c in self.input_categories if c.get("name") == "main"), {})
+        return SlicedOutput(self._store(), self.id, self.output_category(name), type(self).__name__,
+                            base_columns=main.get("columns"))
 
     @computed
     def percent_complete(self) -> int:
@@ -126,8 +143,7 @@ class BatchJob(Job):
             return 100
         if not self.record_count:
             return 0
-        counts = self._store().count_slices(self.id, "main")
-        remaining = sum(records for _, records in counts.values())
+        remaining = self.input.counts().records
         if remaining > self.record_count:
             return 0
         return int((1 - remaining / self.record_count) * 100)
@@ -137,16 +153,16 @@ class BatchJob(Job):
         if self.is_new_record:
             return data
         data["percent_complete"] = self.percent_complete
-        counts = self._store().count_slices(self.id, "main")
-        data["queued_slices"] = counts.get("queued", (0, 0))[0]
+        counts = self.input.counts()
+        data["queued_slices"] = counts.queued
         if not self.is_queued:
-            data["active_slices"] = counts.get("running", (0, 0))[0]
-            data["failed_slices"] = counts.get("failed", (0, 0))[0]
-            data["failed_records"] = counts.get("failed", (0, 0))[0] and self.input.failed_count()
+            data["active_slices"] = counts.running
+            data["failed_slices"] = counts.failed
+            data["failed_records"] = counts.failed  # a slice stops at its first failing record
             for category in self.output_categories:
-                slices, records = self._store().count_output_slices(self.id, category["name"])
-                data[f"output_records_{category['name']}"] = records
-                data[f"output_slices_{category['name']}"] = slices
+                output = self.sliced_output(category["name"]).counts()
+                data[f"output_records_{category['name']}"] = output.records
+                data[f"output_slices_{category['name']}"] = output.slices
         seconds = self.seconds
         percent = data["percent_complete"]
         if self.is_running and percent >= 5:
@@ -195,16 +211,24 @@ class BatchJob(Job):
 
     # -- downloading --------------------------------------------------------------------
     def output(self, category: str = "main") -> Iterator[Any]:
-        """Every result of a category, in upload order."""
-        from rjbatch.batch import download
+        """Every result of a category, in upload order, as ``perform`` returned it."""
+        return self.sliced_output(category).records()
 
-        return download.records(self, category)
+    def download(self, target: Any = None, category: str = "main", *, allow_partial: bool = False,
+                 **options: Any) -> int:
+        """Write a category's output to a path, URI or file object; returns the record count.
 
-    def download(self, target: Any = None, category: str = "main", **options: Any) -> int:
-        """Write a category's output to a path, URI or file object; returns the record count."""
-        from rjbatch.batch import download
+        ``allow_partial``: write what is stored so far even while the job is processing
+        (Mission Control's download); the records of unprocessed slices are missing.
+        """
+        from rjbatch.batch.download import DownloadError
 
-        return download.download(self, target, category, **options)
+        output = self.sliced_output(category)  # an unknown category fails here, by name
+        if self.is_persisted and self._store().find_job(self.id) is None:
+            raise JobNotFound(f"{type(self).__name__} {self.id} no longer exists: nothing to download")
+        if self.is_running and self.sub_state == PROCESSING and not allow_partial:
+            raise DownloadError(f"cannot download job {self.id} while it is still processing")
+        return output.download(target, **options)
 
     # -- statistics ---------------------------------------------------------------------
     def statistics_inc(self, key: str | dict[str, int | float], increment: int | float = 1) -> None:
@@ -279,7 +303,7 @@ class BatchJob(Job):
             if self.sub_state == PROCESSING:
                 self.worker_name = None
                 if name:
-                    self._store().requeue_job_slices(self.id, "main", name)
+                    self.input.requeue(name)
                 return
             if self.sub_state == AFTER:
                 self.sub_state = PROCESSING  # the next worker runs after_batch again
@@ -290,13 +314,13 @@ class BatchJob(Job):
 
     def _after_event(self, event: str, *args: Any) -> None:
         if event == "retry" and not self.is_new_record:
-            self._store().retry_failed_slices(self.id, "main")
+            self.input.retry_failed()
         elif event == "abort" and not self.is_new_record:
-            self._store().delete_slices(self.id)  # aborting throws the slices away
+            delete_job_slices(self._store(), self.id)  # aborting throws every slice away
         super()._after_event(event, *args)
 
     def _delete_owned(self) -> None:
-        self._store().delete_slices(self.id)
+        delete_job_slices(self._store(), self.id)
 
     # -- working ------------------------------------------------------------------------
     def perform_now(self) -> Any:
@@ -347,16 +371,16 @@ class BatchJob(Job):
 
     def _process_slices(self, worker_name: str, context: WorkContext,
                         errors: list[BaseException] | None) -> bool:
-        store = self._store()
         started = time.monotonic()
         per_claim = self.slices_per_claim or max(1, min(10, 1000 // self.input_category().slice_size))
         processor = _SliceProcessor(self, worker_name, errors)
         while not context.should_stop():
             if self.is_persisted and not self._refresh_for_claim():
                 return True  # paused, aborted or failed meanwhile: leave it
-            claimed = store.claim_slices(self.id, "main", worker_name, clock.now(), per_claim)
+            processor.follow_settings()
+            claimed = processor.input.claim(worker_name, clock.now(), per_claim)
             if claimed:
-                claimed = self._apply_worker_throttle(claimed, context)
+                claimed = self._apply_worker_throttle(processor.input, claimed, context)
                 if not claimed:
                     return True
                 processor.run(claimed)
@@ -375,33 +399,37 @@ class BatchJob(Job):
             return True
         return True
 
+    _REFRESHED = ("state", "sub_state", "record_count", "throttle_running_workers", "priority",
+                  "input_categories", "output_categories")
+
     def _refresh_for_claim(self) -> bool:
-        """Re-read what may change while workers process: state, limits, record_count."""
+        """Re-read what may change while workers process: state, limits, record_count, and
+        the category settings (an upload stores its header and format as it reads them)."""
         doc = self._store().find_job(self.id)
         if doc is None:
             self._destroyed = True
             return False
-        for name in ("state", "sub_state", "record_count", "throttle_running_workers", "priority"):
+        for name in self._REFRESHED:
             described = self._fields[name]
             self._values[name] = described.from_storage(doc.get(name))
         return self.is_running and self.sub_state == PROCESSING
 
-    def _apply_worker_throttle(self, claimed: list[dict], context: WorkContext) -> list[dict]:
+    def _apply_worker_throttle(self, sliced: SlicedInput, claimed: list[dict],
+                               context: WorkContext) -> list[dict]:
         slices_throttled = getattr(self, "_slices_throttled", None)
         reason = slices_throttled() if slices_throttled else None
         if reason:
-            self._store().release_slices(self.id, "main", [s["id"] for s in claimed])
+            sliced.release(claimed)
             self.logger.info("slices held: %s", reason)
             context.exclude(self.id)
             return []
         limit = self.throttle_running_workers
         if not limit or not self.is_persisted:
             return claimed
-        running = self._store().count_slices(self.id, "main").get("running", (0, 0))[0]
-        others = running - len(claimed)
+        others = sliced.counts().running - len(claimed)
         allowed = max(0, limit - others)
         if allowed < len(claimed):
-            self._store().release_slices(self.id, "main", [s["id"] for s in claimed[allowed:]])
+            sliced.release(claimed[allowed:])
             claimed = claimed[:allowed]
         if not claimed:
             context.exclude(self.id)
@@ -416,9 +444,8 @@ class BatchJob(Job):
             return True
         if self.record_count is None:
             return False  # the upload is still going
-        counts = self._store().count_slices(self.id, "main")
-        remaining = sum(n for n, _ in counts.values())
-        failed = counts.get("failed", (0, 0))[0]
+        counts = self.input.counts()
+        remaining, failed = counts.slices, counts.failed
         where = {"state": states.RUNNING, "sub_state": PROCESSING}
         if remaining and failed == remaining:
             message = JobException.from_message(f"{failed} slices failed to process", worker_name)
@@ -447,34 +474,43 @@ class BatchJob(Job):
     def _slice_exception(self, exc: BaseException, worker_name: str, record_number: int) -> dict:
         return JobException.from_exception(exc, worker_name, record_number).to_dict()
 
-    # Hooks for tabular mixins: turn stored records into perform's arguments, and
-    # perform's results into what is stored.
-    def _prepare_records(self, records: list[Any], first_record_number: int) -> list[Any]:
-        return records
-
-    def _finish_outputs(self, outputs: dict[str, list[Any]]) -> dict[str, list[Any]]:
-        return outputs
-
 
 class _SliceProcessor:
-    """The hot loop: decode, perform each record, group results, encode, one transaction."""
+    """The hot loop: decode, parse, perform each record, group results, encode, one transaction.
+
+    How records are parsed and results stored comes from the job's stored category
+    settings (``follow_settings`` picks up changes, such as a header an upload stored
+    after this worker started), never from the job's class.
+    """
 
     def __init__(self, job: BatchJob, worker_name: str, errors: list[BaseException] | None) -> None:
         self.job = job
         self.worker_name = worker_name
         self.errors = errors
-        self.store = job._store()
-        self.categories = {c["name"]: from_dict(OutputCategory, c) for c in job.output_categories}
-        main = self.categories.get("main")
-        self.collect = bool(self.categories)
-        self.main_nils = bool(main and main.nils)
-        self.has_main = main is not None
+        self._settings: tuple[Any, Any] | None = None
         callbacks = job._callbacks
         if callbacks.has_chain("perform"):
             self.perform = lambda record: callbacks.run_chain(job, "perform", job.perform, record)
         else:
             self.perform = job.perform
         self.slice_chain = callbacks.has_chain("slice")
+        self.follow_settings()
+
+    def follow_settings(self) -> None:
+        """(Re)build the input's parser and the outputs' encoders when the settings changed."""
+        job = self.job
+        current = (job.input_categories, job.output_categories)
+        if current == self._settings:
+            return
+        self._settings = current
+        self.input = job.input
+        self.parse = self.input.parser()
+        self.outputs = {c["name"]: job.sliced_output(c["name"]) for c in job.output_categories}
+        self.nils = {name: output.settings.nils for name, output in self.outputs.items()}
+        self.collect = bool(self.outputs)
+        self.main_nils = self.nils.get("main", False)
+        self.has_main = "main" in self.outputs
+        self.skip_none = self.parse is not None  # blank lines of a tabular file are not performed
 
     def run(self, claimed: list[dict]) -> None:
         done: list[tuple[int, dict[str, dict]]] = []
@@ -482,20 +518,20 @@ class _SliceProcessor:
             outputs = self._process(piece)
             if outputs is not None:
                 done.append((piece["id"], outputs))
-        self.store.complete_slices(self.job.id, "main", done)
+        self.input.complete(done)
 
     def _process(self, piece: dict) -> dict[str, dict] | None:
         """Process one slice; its encoded outputs, or None when it failed (already stored)."""
         job = self.job
-        records = slice_codec.decode(piece["data"], piece["serializer"])
+        records = self.input.decode(piece)
         first = piece["first_record_number"]
         resume_at = (piece.get("processing_record_number") or 1) - 1
-        existing = self.store.output_slices_for(job.id, piece["id"]) if resume_at > 0 else {}
-        results: dict[str, list[Any]] = {name: [] for name in self.categories}
+        existing = self._existing(piece["id"]) if resume_at > 0 else {}
+        results: dict[str, list[Any]] = {name: [] for name in self.outputs}
         index = resume_at
         job.__dict__["_slice_first"] = first
         try:
-            prepared = job._prepare_records(records, first)
+            prepared = self.parse(records, first) if self.parse is not None and records else records
             if self.slice_chain:
                 job._callbacks.run_chain(job, "slice", self._perform_all, prepared, resume_at, results)
             else:
@@ -506,13 +542,18 @@ class _SliceProcessor:
             if self.errors is not None:
                 self.errors.append(exc)
             job.logger.error("record %d failed: %s: %s", record_number, type(exc).__name__, exc)
-            outputs = self._encode(piece, job._finish_outputs(results), existing)
-            self.store.fail_slice(job.id, "main", piece["id"], index + 1,
-                                  job._slice_exception(exc, self.worker_name, record_number), outputs)
+            outputs = self._encode(piece, results, existing)
+            self.input.fail(piece, index, job._slice_exception(exc, self.worker_name, record_number), outputs)
             self._flush_statistics(failed_index=index)
             return None
         self._flush_statistics()
-        return self._encode(piece, job._finish_outputs(results), existing)
+        return self._encode(piece, results, existing)
+
+    def _existing(self, slice_id: int) -> dict[str, list[Any]]:
+        """The outputs a failed slice wrote before its failing record (a retry appends to them)."""
+        stored = self.job._store().output_slices_for(self.job.id, slice_id)
+        return {name: self.outputs[name].records_of(piece) for name, piece in stored.items()
+                if name in self.outputs}
 
     def _perform_all(self, records: list[Any], start: int, results: dict[str, list[Any]]) -> int:
         """Call perform on each record from ``start``; the one loop every record goes through."""
@@ -522,7 +563,7 @@ class _SliceProcessor:
         nils = self.main_nils
         route = self._route
         job = self.job
-        skip_none = getattr(job, "_skip_none_records", False)
+        skip_none = self.skip_none
         index = start
         try:
             if not self.collect:
@@ -560,24 +601,18 @@ class _SliceProcessor:
                 raise UnknownCategory(
                     f"{type(self.job).__name__} has no output category {result.category!r}"
                 )
-            if result.value is not None or self.categories[result.category].nils:
+            if result.value is not None or self.nils[result.category]:
                 results[result.category].append(result.value)
 
-    def _encode(self, piece: dict, results: dict[str, list[Any]], existing: dict[str, dict]) -> dict[str, dict]:
+    def _encode(self, piece: dict, results: dict[str, list[Any]],
+                existing: dict[str, list[Any]]) -> dict[str, dict]:
         outputs = {}
         for name, values in results.items():
-            category = self.categories[name]
             if name in existing:
-                previous = slice_codec.decode(existing[name]["data"], existing[name]["serializer"])
-                if category.serializer == "bzip2":
-                    previous = previous[0]["binary"].decode("utf-8").splitlines()
-                values = previous + values
+                values = existing[name] + values
             if not values and name != "main" and name not in existing:
                 continue
-            outputs[name] = {
-                "first_record_number": piece["first_record_number"], "record_count": len(values),
-                "serializer": category.serializer, "data": slice_codec.encode(values, category.serializer),
-            }
+            outputs[name] = self.outputs[name].encode(values, piece["first_record_number"])
         return outputs
 
     def _flush_statistics(self, failed_index: int | None = None) -> None:
@@ -597,88 +632,5 @@ def _duration(seconds: float) -> str:
     return seconds_as_duration(max(0.0, seconds))
 
 
-class Input:
-    """A batch job's input slices of one category."""
-
-    def __init__(self, job: BatchJob, category: str) -> None:
-        self.job = job
-        self.category = category
-
-    def _counts(self) -> dict[str, tuple[int, int]]:
-        return self.job._store().count_slices(self.job.id, self.category)
-
-    def count(self) -> int:
-        return sum(n for n, _ in self._counts().values())
-
-    def queued_count(self) -> int:
-        return self._counts().get("queued", (0, 0))[0]
-
-    def running_count(self) -> int:
-        return self._counts().get("running", (0, 0))[0]
-
-    def failed_count(self) -> int:
-        return self._counts().get("failed", (0, 0))[0]
-
-    def slices(self, state: str | None = None) -> Iterator[dict]:
-        after = 0
-        while True:
-            batch = self.job._store().read_input_slices(self.job.id, self.category, state, after, 200)
-            yield from batch
-            if len(batch) < 200:
-                return
-            after = batch[-1]["id"]
-
-    def records(self, piece: dict) -> list[Any]:
-        return slice_codec.decode(piece["data"], piece["serializer"])
-
-    def failed_records(self) -> Iterator[tuple[Any, JobException]]:
-        """Each failed record with the exception it raised."""
-        for piece in self.slices("failed"):
-            records = self.records(piece)
-            index = (piece.get("processing_record_number") or 1) - 1
-            if 0 <= index < len(records):
-                yield records[index], JobException.coerce(piece["exception"])
-
-    def update_failed_record(self, slice_id: int, value: Any) -> None:
-        """Replace a failed slice's failing record (fix bad data, then retry the job)."""
-        store = self.job._store()
-        piece = next((p for p in self.slices("failed") if p["id"] == slice_id), None)
-        if piece is None:
-            raise RjbatchError(f"slice {slice_id} of job {self.job.id} is not failed")
-        records = self.records(piece)
-        records[(piece.get("processing_record_number") or 1) - 1] = value
-        store.update_input_slice(self.job.id, self.category, slice_id,
-                                 {"data": slice_codec.encode(records, piece["serializer"])})
-
-    def delete_failed_record(self, slice_id: int) -> None:
-        """Drop a failed slice's failing record; the retry resumes with the next one."""
-        store = self.job._store()
-        piece = next((p for p in self.slices("failed") if p["id"] == slice_id), None)
-        if piece is None:
-            raise RjbatchError(f"slice {slice_id} of job {self.job.id} is not failed")
-        records = self.records(piece)
-        del records[(piece.get("processing_record_number") or 1) - 1]
-        store.update_input_slice(self.job.id, self.category, slice_id, {
-            "data": slice_codec.encode(records, piece["serializer"]), "record_count": len(records)})
-
-    def group_exceptions(self) -> list[dict[str, Any]]:
-        """Failed slices grouped by exception class: count and distinct messages."""
-        groups: dict[str, dict[str, Any]] = {}
-        for piece in self.slices("failed"):
-            exception = JobException.coerce(piece["exception"])
-            group = groups.setdefault(exception.class_name,
-                                      {"class_name": exception.class_name, "count": 0, "messages": []})
-            group["count"] += 1
-            if exception.message not in group["messages"]:
-                group["messages"].append(exception.message)
-        return list(groups.values())
-
-    def retry_failed(self) -> int:
-        return self.job._store().retry_failed_slices(self.job.id, self.category)
-
-
-def _now() -> datetime:
-    return clock.now()
-
-
-__all__ = ["BatchJob", "Input", "Result", "Results", "UnknownCategory", "ValidationError"]
+__all__ = ["BatchJob", "Result", "Results", "SlicedInput", "SlicedOutput", "UnknownCategory",
+           "ValidationError"]

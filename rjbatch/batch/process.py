@@ -17,6 +17,7 @@ from typing import Any
 
 from rjbatch import config, servers
 from rjbatch.batch.job import BatchJob
+from rjbatch.batch.sliced import requeue_slices_of
 from rjbatch.errors import RjbatchError
 from rjbatch.worker.process import WorkerSpec, worker_main
 
@@ -75,7 +76,7 @@ class _LocalWorkers:
         for worker_id, (process, _stop, name) in list(self.running.items()):
             if process.exitcode is not None:
                 del self.running[worker_id]
-                requeued = self.job._store().requeue_running_slices(name)
+                requeued = requeue_slices_of(self.job._store(), name)
                 logger.warning("worker %s died (exit code %s): requeued %d slice(s)",
                                name, process.exitcode, requeued)
         self.start()
@@ -89,7 +90,7 @@ class _LocalWorkers:
             if process.is_alive():
                 process.kill()
                 process.join()
-            self.job._store().requeue_running_slices(name)
+            requeue_slices_of(self.job._store(), name)
         self.running.clear()
 
 
@@ -119,7 +120,7 @@ def process_file(options: ProcessOptions) -> ProcessResult:
             workers.stop()
             written = None
             if job.is_completed:
-                progress.writing(job._store().count_output_slices(job.id, options.category)[1])
+                progress.writing(job.sliced_output(options.category).count())
                 written = job.download(options.output, options.category, on_progress=progress.written)
                 progress.written(written)
     except BaseException:
@@ -181,9 +182,9 @@ class _Progress:
 
     def processed(self, job: BatchJob) -> None:
         if self.bar is not None and job.record_count:
-            counts = job._store().count_slices(job.id, "main")
-            left = sum(records for state, (_, records) in counts.items() if state != "failed")
-            failed = counts.get("failed", (0, 0))[1]
+            counts = job.input.counts()
+            left = counts.queued_records + counts.running_records
+            failed = counts.failed_records
             done = job.record_count - left
             self.bar.update(self.process_task, completed=done,
                             detail=f"{done:,} records" + (f", {failed:,} in failed slices" if failed else ""))

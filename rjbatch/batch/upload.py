@@ -3,16 +3,20 @@
 Records are gathered into slices of ``slice_size`` and inserted many slices per
 transaction, so memory stays flat whatever the size of the source. If the upload
 raises, every slice it inserted is removed again: no half upload is left behind.
+
+What the upload learns about the records (the format from the file's name, the header,
+a query's column names) is stored with the input category before the first slice is
+inserted, so no worker can see a slice before the settings that read it.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Iterator
-from itertools import islice
+from itertools import chain, islice
 from typing import TYPE_CHECKING, Any
 
-from rjbatch.batch import slices as slice_codec
+from rjbatch.batch.sliced import SlicedInput
 from rjbatch.errors import RjbatchError
 
 if TYPE_CHECKING:
@@ -33,10 +37,8 @@ class SliceWriter:
                  on_progress: Progress | None = None) -> None:
         self.job = job
         self.category = category
-        settings = job.input_category(category)
-        self.slice_size = slice_size or settings.slice_size
-        self.serializer = settings.serializer
-        self.store = job._store()
+        self.sliced: SlicedInput = job.sliced_input(category)
+        self.slice_size = slice_size or self.sliced.settings.slice_size
         self.on_progress = on_progress
         self.record_count = 0
         self.bytes_read = 0
@@ -46,7 +48,7 @@ class SliceWriter:
         self._next_id = 0
 
     def __enter__(self) -> SliceWriter:
-        self._first_id = self._next_id = self.store.next_slice_id(self.job.id, self.category)
+        self._first_id = self._next_id = self.sliced.next_id()
         return self
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
@@ -86,16 +88,15 @@ class SliceWriter:
 
     def _add_slice(self, records: list[Any]) -> None:
         first = self.record_count + 1
-        self._pending.append(slice_codec.make_slice(self._next_id, first, records, self.serializer))
+        self._pending.append(self.sliced.make_slice(self._next_id, first, records))
         self._next_id += 1
         self.record_count += len(records)
         if len(self._pending) >= SLICES_PER_INSERT:
             self._flush()
 
     def _flush(self) -> None:
-        if self._pending:
-            self.store.insert_slices(self.job.id, self.category, self._pending)
-            self._pending = []
+        self.sliced.insert(self._pending)
+        self._pending = []
         if self.on_progress:
             self.on_progress(self.record_count, self.bytes_read)
 
@@ -116,11 +117,18 @@ class SliceWriter:
         self._pending = []
         self._buffer = []
         if self._first_id is not None:
-            self.store.delete_slices(self.job.id, self.category, "input", from_id=self._first_id)
+            self.sliced.delete_from(self._first_id)
 
 
 def _is_path(source: Any) -> bool:
     return isinstance(source, str | os.PathLike)
+
+
+def _remember(job: BatchJob, category: str, **settings: Any) -> None:
+    """Store what the upload found about its records, before any slice of them."""
+    job.update_category("input", category, **settings)
+    if job.is_persisted:
+        job.update_attribute("input_categories", job.input_categories)
 
 
 def upload(job: BatchJob, source: Any, *, category: str = "main", on_progress: Progress | None = None,
@@ -138,10 +146,32 @@ def upload(job: BatchJob, source: Any, *, category: str = "main", on_progress: P
     if isinstance(source, dict) or not isinstance(source, Iterable):
         raise UploadError(f"cannot upload a {type(source).__name__}: give a path, URI, file object, "
                           "iterable of records or range")
+    chunks = _chunks(iter(source), 10_000)
+    settings = job.input_category(category)
+    if settings.is_tabular:
+        chunks = _tabular_records(job, category, chunks)
     with SliceWriter(job, category, slice_size, on_progress) as writer:
-        for chunk in _chunks(iter(source), 10_000):
+        for chunk in chunks:
             writer.write_many(chunk)
     return writer.record_count
+
+
+def _tabular_records(job: BatchJob, category: str, chunks: Iterator[list[Any]]) -> Iterator[list[Any]]:
+    """Records given to a tabular category: lines take the first as their header; rows
+    (lists under preset columns, or dicts) are stored as they are."""
+    settings = job.input_category(category)
+    first = next(chunks, None)
+    if first is None:
+        return
+    sample = next((r for r in first if r is not None), None)
+    chunks = chain([first], chunks)
+    if not isinstance(sample, str):
+        _remember(job, category, format="rows")
+        yield from chunks
+        return
+    fmt = settings.format if settings.format not in ("auto", "xlsx", "parquet", "rows") else "csv"
+    tabular = settings.tabular(fmt)
+    yield from _after_header(job, tabular, chunks, category)
 
 
 def _chunks(iterator: Iterator[Any], size: int) -> Iterator[list[Any]]:
@@ -154,23 +184,25 @@ def upload_file(job: BatchJob, source: Any, *, category: str = "main", file_name
                 buffer_size: int = 65536, encoding: str = "utf-8", encode_replace: str | None = None,
                 encode_cleaner: Any = None, embedded_within: Any = "auto", zip_entry: str | None = None,
                 on_progress: Progress | None = None, slice_size: int | None = None) -> int:
-    """Stream a file through its codecs into slices; tabular headers go to the category."""
+    """Stream a file through its codecs into slices; tabular formats and headers go to the category."""
     from rjbatch.codecs import LineReader, open_read
+    from rjbatch.codecs.tabular import Tabular, format_from_file_name
 
     settings = job.input_category(category)
     mode = stream_mode or settings.mode
     with open_read(source, file_name=file_name, streams=streams, zip_entry=zip_entry) as stream:
         name = stream.file_name or (os.fspath(source) if _is_path(source) else None)
-        tabular = job._input_tabular(category, name) if hasattr(job, "_input_tabular") else None
-        if tabular is None and mode != "line":
-            from rjbatch.codecs.tabular import Tabular, format_from_file_name
-
-            tabular = Tabular(settings.format if settings.format not in (None, "auto")
-                              else format_from_file_name(name) or "csv", columns=settings.columns)
+        named = format_from_file_name(name) if name else None
+        tabular = None
+        if settings.is_tabular:
+            fmt = settings.format if settings.format not in ("auto", "rows") else (named or "csv")
+            tabular = settings.tabular(fmt)
+            _remember(job, category, format=fmt, file_name=os.path.basename(name) if name else None)
+        elif mode != "line":
+            tabular = Tabular(named or "csv", columns=settings.columns)
         with SliceWriter(job, category, slice_size, on_progress) as writer:
             if tabular is not None and tabular.is_binary:
-                rows = _binary_rows(tabular, stream)
-                _write_rows(job, writer, tabular, rows, category, mode, stream)
+                _write_rows(job, writer, tabular, _binary_rows(tabular, stream), category, mode, stream)
             else:
                 if embedded_within == "auto" and tabular is not None:
                     # the format decides, not the file name (in.zip may hold a CSV)
@@ -182,7 +214,7 @@ def upload_file(job: BatchJob, source: Any, *, category: str = "main", file_name
                 )
                 blocks = reader.blocks()
                 if tabular is not None:
-                    blocks = _after_header(job, tabular, blocks, category, reader)
+                    blocks = _after_header(job, tabular, blocks, category)
                     if mode == "array":
                         blocks = ([tabular.to_row(r) for r in tabular.parse_many(b) if r is not None]
                                   for b in blocks)
@@ -192,16 +224,14 @@ def upload_file(job: BatchJob, source: Any, *, category: str = "main", file_name
                     writer.bytes_read = stream.raw_bytes_read
                     writer.write_many(block)
                 writer.bytes_read = stream.raw_bytes_read
-        if name:
-            job.update_category("input", category, file_name=os.path.basename(name))
-            if job.is_persisted:
-                job.update_attribute("input_categories", job.input_categories)
+        if name and not settings.is_tabular:
+            _remember(job, category, file_name=os.path.basename(name))
     return writer.record_count
 
 
-def _after_header(job: BatchJob, tabular: Any, blocks: Iterator[list[str]], category: str,
-                  reader: Any) -> Iterator[list[str]]:
+def _after_header(job: BatchJob, tabular: Any, blocks: Iterable[list[str]], category: str) -> Iterator[list[str]]:
     """Take the header from the first non-blank line (unless columns are preset)."""
+    blocks = iter(blocks)
     if not tabular.header_required:
         yield from blocks
         return
@@ -209,18 +239,12 @@ def _after_header(job: BatchJob, tabular: Any, blocks: Iterator[list[str]], cate
         for index, line in enumerate(block):
             if line.strip():
                 tabular.parse_header(line, line_number=1)
-                _remember_columns(job, tabular, category)
+                _remember(job, category, columns=list(tabular.columns))
                 rest = block[index + 1:]
                 if rest:
                     yield rest
                 yield from blocks
                 return
-
-
-def _remember_columns(job: BatchJob, tabular: Any, category: str) -> None:
-    job.update_category("input", category, columns=list(tabular.columns), format=tabular.format)
-    if job.is_persisted:
-        job.update_attribute("input_categories", job.input_categories)
 
 
 def _binary_rows(tabular: Any, stream: Any) -> Iterator[Any]:
@@ -235,79 +259,102 @@ def _write_rows(job: BatchJob, writer: SliceWriter, tabular: Any, rows: Iterator
                 mode: str, stream: Any) -> None:
     """xlsx rows (lists) or parquet rows (dicts); the first xlsx row is the header."""
     rows = iter(rows)
+    tabular_job = job.input_category(category).is_tabular
     if tabular.format == "xlsx" and tabular.header_required:
         for row in rows:
             if row and any(cell not in (None, "") for cell in row):
                 tabular.parse_header(row, line_number=1)
-                _remember_columns(job, tabular, category)
+                if tabular_job:
+                    _remember(job, category, columns=list(tabular.columns))
                 break
     elif tabular.format == "parquet" and not tabular.columns:
         first = next(rows, None)
         if first is None:
             return
         tabular.columns = list(first)
-        _remember_columns(job, tabular, category)
-        rows = _prepend(first, rows)
+        if tabular_job:
+            _remember(job, category, columns=list(tabular.columns))
+        rows = chain([first], rows)
     for chunk in _chunks(rows, 1000):
-        if mode == "hash" or (tabular.format == "xlsx" and mode != "array" and not hasattr(job, "_input_tabular")):
+        if mode == "hash" or (tabular.format == "xlsx" and mode != "array" and not tabular_job):
             chunk = [tabular.parse_row(row) for row in chunk]
         writer.bytes_read = stream.raw_bytes_read
         writer.write_many(chunk)
 
 
-def _prepend(first: Any, rows: Iterator[Any]) -> Iterator[Any]:
-    yield first
-    yield from rows
-
-
 def upload_query(job: BatchJob, query: Any, connection: Any = None, *, category: str = "main",
                  params: Any = None, batch_size: int = 1000, **options: Any) -> int:
-    """Rows of a DB-API cursor, SQL text run on ``connection``, or an SQLAlchemy selectable.
+    """Rows of a DB-API cursor, SQL text run on ``connection``, or an SQLAlchemy query.
 
-    One column gives a bare value per record; several give a list.
+    A tabular category stores the cursor's column names and gets each row as a dict;
+    otherwise one column gives a bare value per record and several give a list.
     """
-    rows = _query_rows(query, connection, params, batch_size)
+    cursor = _cursor(query, connection, params)
+    tabular = job.input_category(category).is_tabular
+    if tabular:
+        _remember(job, category, format="rows", columns=_column_names(cursor))
     with SliceWriter(job, category, **options) as writer:
-        for chunk in rows:
-            writer.write_many([row[0] if len(row) == 1 else list(row) for row in chunk])
+        while chunk := cursor.fetchmany(batch_size):
+            if tabular:
+                writer.write_many([list(row) for row in chunk])
+            else:
+                writer.write_many([row[0] if len(row) == 1 else list(row) for row in chunk])
     return writer.record_count
 
 
-def _query_rows(query: Any, connection: Any, params: Any, batch_size: int) -> Iterator[list[Any]]:
+def _cursor(query: Any, connection: Any, params: Any) -> Any:
+    """Something with ``fetchmany``: the cursor given, or one that runs the query."""
     if hasattr(query, "fetchmany"):
-        cursor = query
-    elif isinstance(query, str):
+        return query
+    if hasattr(connection, "connect") and not hasattr(connection, "execute"):
+        raise UploadError("give an SQLAlchemy Connection or Session, not an Engine: "
+                          "with engine.connect() as connection: job.upload_query(query, connection)")
+    if isinstance(query, str):
         if connection is None:
             raise UploadError("SQL text needs a connection: upload_query(sql, connection=conn)")
         if hasattr(connection, "exec_driver_sql"):
-            cursor = connection.exec_driver_sql(query, params or ())
-        else:
-            cursor = connection.cursor()
-            cursor.execute(query, params or ())
-    elif hasattr(query, "compile") or hasattr(query, "__clause_element__"):
+            return connection.exec_driver_sql(query, params or ())
+        cursor = connection.cursor()
+        cursor.execute(query, params or ())
+        return cursor
+    if hasattr(query, "compile") or hasattr(query, "__clause_element__"):
         if connection is None or not hasattr(connection, "execute"):
             raise UploadError("an SQLAlchemy query needs an SQLAlchemy connection")
-        cursor = connection.execute(query, params) if params else connection.execute(query)
-    else:
-        raise UploadError(f"cannot upload rows from a {type(query).__name__}")
-    while True:
-        chunk = cursor.fetchmany(batch_size)
-        if not chunk:
-            return
-        yield [tuple(row) for row in chunk]
+        return connection.execute(query, params) if params else connection.execute(query)
+    raise UploadError(f"cannot upload rows from a {type(query).__name__}")
+
+
+def _column_names(cursor: Any) -> list[str]:
+    """The result's column names: SQLAlchemy's ``keys()``, else DB-API's ``description``."""
+    if hasattr(cursor, "keys") and callable(cursor.keys):
+        return [str(key) for key in cursor.keys()]
+    description = getattr(cursor, "description", None)
+    if not description:
+        raise UploadError("the query's cursor has no column names (no description)")
+    return [str(column[0]) for column in description]
 
 
 def upload_mongo_query(job: BatchJob, collection: Any, filter: dict, projection: list[str] | None,
                        *, category: str = "main", **options: Any) -> int:
-    """Documents of a pymongo collection; ``projection`` names the fields kept (default ``_id``)."""
-    columns = list(projection or ["_id"])
-    cursor = collection.find(filter, {name: 1 for name in columns}, batch_size=1000)
+    """Documents of a pymongo collection, ``projection`` naming the fields kept.
+
+    A tabular category gets each document as a dict (all of it without a projection);
+    otherwise one field (default ``_id``) gives a bare value and several a list.
+    """
+    tabular = job.input_category(category).is_tabular
+    columns = list(projection) if projection else ([] if tabular else ["_id"])
+    fields = {name: 1 for name in columns} if columns else None
+    cursor = collection.find(filter, fields, batch_size=1000)
+    if tabular:
+        _remember(job, category, format="rows", columns=columns or None)
     with SliceWriter(job, category, **options) as writer:
         for chunk in _chunks(iter(cursor), 1000):
-            if len(columns) == 1:
-                writer.write_many([_plain(doc.get(columns[0])) for doc in chunk])
-            else:
+            if tabular and not columns:
+                writer.write_many([{k: _plain(v) if k == "_id" else v for k, v in doc.items()} for doc in chunk])
+            elif tabular or len(columns) > 1:
                 writer.write_many([[_plain(doc.get(c)) for c in columns] for doc in chunk])
+            else:
+                writer.write_many([_plain(doc.get(columns[0])) for doc in chunk])
     return writer.record_count
 
 
@@ -329,24 +376,11 @@ def upload_integer_range(job: BatchJob, start: int, last: int, *, category: str 
         pairs = [[max(high - size + 1, start), high] for high in range(last, start - 1, -size)]
     else:
         pairs = [[low, min(low + size - 1, last)] for low in range(start, last + 1, size)]
-    store = job._store()
-    first_id = next_id = store.next_slice_id(job.id, category)
-    serializer = job.input_category(category).serializer
-    try:
-        batch: list[dict] = []
-        for number, pair in enumerate(pairs, 1):
-            batch.append(slice_codec.make_slice(next_id, number, [pair], serializer))
-            next_id += 1
-            if len(batch) >= 1000:
-                store.insert_slices(job.id, category, batch)
-                batch = []
-        store.insert_slices(job.id, category, batch)
-    except BaseException:
-        store.delete_slices(job.id, category, "input", from_id=first_id)
-        raise
+    with SliceWriter(job, category, slice_size=1) as writer:
+        writer.write_many(pairs)
     count = last - start + 1
-    if category == "main":
-        job.record_count = (job.record_count or 0) + count
+    if category == "main":  # the writer counted pairs; a range counts its integers
+        job.record_count = (job.record_count or 0) - len(pairs) + count
         if job.is_persisted:
             job.update_attribute("record_count", job.record_count)
     return count

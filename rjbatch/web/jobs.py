@@ -239,7 +239,7 @@ async def record_action(request: Request) -> Response:
     job = find_job(request.path_params["job_id"])
     action = request.path_params["action"]
     slice_id = to_int(request.path_params["slice_id"], -1)
-    if not hasattr(job, "input") or action not in ("update", "delete"):
+    if not isinstance(job, BatchJob) or action not in ("update", "delete"):
         raise HTTPException(404, "no such action")
     require(request, security.RECORD_ROLE, "edit failed records")
     form = await request.form()
@@ -264,11 +264,11 @@ def _exception(value: Any) -> JobException | None:
 
 
 def batch_info(job: Job) -> dict[str, Any] | None:
-    if not hasattr(job, "input") or job.is_new_record:
+    if not isinstance(job, BatchJob) or job.is_new_record:
         return None
-    counts = job._store().count_slices(job.id, job.input.category)
-    queued, active, failed = (counts.get(s, (0, 0))[0] for s in ("queued", "running", "failed"))
-    slice_size = getattr(type(job), "slice_size", 0) or 0
+    counts = job.input.counts()
+    queued, active, failed = counts.queued, counts.running, counts.failed
+    slice_size = job.input_category().slice_size  # as stored: the class may not be imported
     record_count = getattr(job, "record_count", None)
     total = math.ceil(record_count / slice_size) if record_count and slice_size else queued + active + failed
     completed = max(total - queued - active - failed, 0)
@@ -297,19 +297,16 @@ def batch_info(job: Job) -> dict[str, Any] | None:
 
 
 def _failed_records(job: Job) -> list[dict[str, Any]]:
+    if not isinstance(job, BatchJob):
+        return []
     rows = []
-    for piece in job.input.slices("failed"):
-        records = job.input.records(piece)
-        index = (piece.get("processing_record_number") or 1) - 1
-        if not 0 <= index < len(records):
-            continue
-        record = records[index]
+    for failed in job.input.failed_records():
+        record = failed.record
         kind = "text" if isinstance(record, str | bytes) else "json"
-        rows.append({"slice_id": piece["id"], "record": record, "kind": kind,
+        rows.append({"slice_id": failed.key, "record": record, "kind": kind,
                      "text": escape_text(record) if kind == "text" else json.dumps(record, default=str),
                      "segments": escape_segments(record) if kind == "text" else json_segments(record),
-                     "record_number": (piece.get("first_record_number") or 1) + index,
-                     "exception": JobException.coerce(piece["exception"])})
+                     "record_number": failed.record_number, "exception": failed.exception})
     return rows
 
 

@@ -53,7 +53,6 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from rjbatch.batch import BatchJob, OutputCategory, UnknownCategory
-from rjbatch.batch import slices as slice_codec
 from rjbatch.codecs import CodecError
 from rjbatch.errors import RjbatchError
 from rjbatch.web import security
@@ -74,9 +73,6 @@ log = logging.getLogger(__name__)
 
 PAGE_SIZES = (10, 20, 50, 100, 500)
 DEFAULT_PER = 50
-# slices per store read while paging: small first (page 1 of big slices reads little),
-# doubling up to a bound (skipping to a far page takes few round trips, bounded memory)
-FIRST_READ, MAX_READ = 2, 128
 KINDS = ("output", "input")
 
 
@@ -94,21 +90,19 @@ def may_see_records(request: Request) -> bool:
 
 def category_counts(job: BatchJob) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """(output categories, input categories that still hold slices), with their counts."""
-    store = job._store()
     outputs = []
     for entry in job.output_categories:
-        slice_count, records = store.count_output_slices(job.id, entry["name"])
-        outputs.append({"kind": "output", "name": entry["name"], "slices": slice_count, "records": records,
+        counts = job.sliced_output(entry["name"]).counts()
+        outputs.append({"kind": "output", "name": entry["name"], "slices": counts.slices, "records": counts.records,
                         "serializer": entry.get("serializer"), "file_name": entry.get("file_name")})
     inputs = []
     for entry in job.input_categories:
-        by_state = store.count_slices(job.id, entry["name"])
-        slice_count = sum(n for n, _ in by_state.values())
-        if slice_count:
-            inputs.append({"kind": "input", "name": entry["name"], "slices": slice_count,
-                           "records": sum(r for _, r in by_state.values()),
-                           "states": {state: by_state[state] for state in ("queued", "running", "failed")
-                                      if state in by_state}})
+        by_state = job.sliced_input(entry["name"]).counts()
+        if by_state.slices:
+            states = {state: (getattr(by_state, state), getattr(by_state, f"{state}_records"))
+                      for state in ("queued", "running", "failed") if getattr(by_state, state)}
+            inputs.append({"kind": "input", "name": entry["name"], "slices": by_state.slices,
+                           "records": by_state.records, "states": states})
     return outputs, inputs
 
 
@@ -137,50 +131,16 @@ def choose(request: Request, job: BatchJob, outputs: list[dict], inputs: list[di
 def known_columns(job: BatchJob, kind: str, name: str) -> list[str] | None:
     if kind == "input":
         return job.input_category(name).columns or None
-    columns = job.output_category(name).columns
-    if not columns and name == "main" and hasattr(job, "_output_columns"):
-        columns = job._output_columns(name, look_at_output=False)
+    columns = job.output_category(name).columns or job.sliced_output(name).base_columns
     return list(columns) if columns else None
 
 
 # -- reading a page of records --------------------------------------------------------------
-def _slices(job: BatchJob, kind: str, name: str) -> Iterator[dict]:
-    """A category's slices in upload order, read a few at a time (stored bytes, not decoded)."""
-    store = job._store()
-    after, size = 0, FIRST_READ
-    while True:
-        if kind == "output":
-            batch = store.read_output_slices(job.id, name, after, size)
-        else:
-            batch = store.read_input_slices(job.id, name, None, after, size)
-        yield from batch
-        if len(batch) < size:
-            return
-        after = batch[-1]["id"]
-        size = min(size * 2, MAX_READ)
-
-
-def _decode(piece: dict) -> list[Any]:
-    records = slice_codec.decode(piece["data"], piece["serializer"])
-    if piece["serializer"] == "bzip2":  # one bzip2 stream of lines per slice
-        lines = records[0]["binary"].split(b"\n")
-        if lines and lines[-1] == b"":
-            lines.pop()
-        return [_text(line) for line in lines]
-    return records
-
-
-def _text(line: bytes) -> str | bytes:
-    try:
-        return line.decode("utf-8")
-    except UnicodeDecodeError:
-        return line
-
-
 def read_records(job: BatchJob, kind: str, name: str, offset: int, limit: int) -> Iterator[dict[str, Any]]:
     """Records ``offset`` to ``offset + limit`` (0-based, in upload order) of one category."""
+    sliced = job.sliced_output(name) if kind == "output" else job.sliced_input(name)
     position = 0
-    for piece in _slices(job, kind, name):
+    for piece in sliced.slices():
         count = piece.get("record_count") or 0
         if position + count <= offset:
             position += count  # wholly before the page: skipped without decoding
@@ -189,9 +149,7 @@ def read_records(job: BatchJob, kind: str, name: str, offset: int, limit: int) -
         if kind == "input" and piece.get("state") == "failed":
             failing = (piece.get("processing_record_number") or 1) - 1
         try:
-            records = _decode(piece)
-            if kind == "output" and name == "main" and hasattr(job, "_rows"):
-                records = job._rows(records)  # a tabular job's rendered rows, as dicts again
+            records = sliced.records_of(piece)
         except (CodecError, RjbatchError, zlib.error, bson.errors.BSONError, OSError, ValueError) as exc:
             first = max(position, offset) + 1
             yield {"position": first, "number": first, "slice": piece["id"], "state": piece.get("state"),
@@ -267,7 +225,7 @@ def partial_note(job: BatchJob) -> str | None:
 # -- download names and formats -------------------------------------------------------------
 LINE_BASES = ("txt", "csv", "jsonl")
 TABULAR_BASES = ("csv", "psv", "jsonl")
-WHOLE_FILE = {"xlsx": "openpyxl", "parquet": "pyarrow"}  # tabular main only, uncompressed
+WHOLE_FILE = {"xlsx": "openpyxl", "parquet": "pyarrow"}  # tabular categories only, uncompressed
 COMPRESSIONS = ("gz", "zip")
 _NAME_EXTENSIONS = {"txt", "csv", "psv", "json", "jsonl", "ndjson", "fixed", "xlsx", "xlsm", "parquet",
                     "gz", "gzip", "zip", "bz2", "xz", "zst", "zstd", "enc", "pgp", "gpg"}
@@ -278,15 +236,11 @@ CONTENT_TYPES = {"txt": "text/plain; charset=utf-8", "csv": "text/csv; charset=u
                  "zip": "application/zip", "bz2": "application/x-bzip2", "xz": "application/x-xz"}
 
 
-def is_tabular_main(job: BatchJob, name: str) -> bool:
-    return name == "main" and hasattr(job, "_output_tabular")
-
-
 def formats_for(job: BatchJob, settings: OutputCategory) -> list[str]:
     """The formats a download of this category may ask for, the likeliest first."""
     if settings.serializer == "bzip2":  # stored as bzip2 streams, downloaded as they are
         return ["txt.bz2", "csv.bz2"]
-    tabular = is_tabular_main(job, settings.name)
+    tabular = settings.is_tabular
     bases = TABULAR_BASES if tabular else LINE_BASES
     found = [base for base in bases] + [f"{base}.{kind}" for base in bases for kind in COMPRESSIONS]
     if tabular:

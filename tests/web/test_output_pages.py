@@ -12,11 +12,11 @@ import re
 import pytest
 
 from rjbatch import Job
-from rjbatch.batch import BatchJob, Result, Results
+from rjbatch.batch import BatchJob, Result, Results, sliced
 from rjbatch.batch.download import DownloadError
 from rjbatch.batch.job import WorkContext
 from rjbatch.testing import work_all
-from rjbatch.web import create_app, escaping, output
+from rjbatch.web import create_app, escaping
 from rjbatch.web.pipe import Pipe
 from tests.web.helpers import USERS, client
 
@@ -156,7 +156,7 @@ def test_a_page_reads_only_the_slices_it_shows(admin, monkeypatch):
     store = job._store()
     reads, decodes = [], []
     read = store.read_output_slices
-    decode = output.slice_codec.decode
+    decode = sliced.slice_codec.decode
 
     def counted_read(self, *args, **options):
         found = read(*args, **options)
@@ -168,7 +168,7 @@ def test_a_page_reads_only_the_slices_it_shows(admin, monkeypatch):
         return decode(*args)
 
     monkeypatch.setattr(type(store), "read_output_slices", counted_read)
-    monkeypatch.setattr(output.slice_codec, "decode", counted_decode)
+    monkeypatch.setattr(sliced.slice_codec, "decode", counted_decode)
 
     page = admin.get(f"/jobs/{job.id}/output?per=10&page=1")
     assert [n for n, _ in shown_records(page.text)] == list(range(1, 11))
