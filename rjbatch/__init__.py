@@ -53,16 +53,24 @@ from rjbatch.throttles import throttle
 __version__ = "0.1.0"
 
 
-def __getattr__(name: str):
+_BATCH_NAMES = ("BatchJob", "Result", "Results")
+
+
+def __getattr__(name: str) -> object:
     # the file pipeline (and its cryptography import) loads only when asked for
     if name == "Cipher":
         from rjbatch.codecs import Cipher
 
         return Cipher
+    if name in _BATCH_NAMES:  # API.md: from rjbatch import BatchJob, Result
+        from rjbatch import batch
+
+        return getattr(batch, name)
     raise AttributeError(f"module 'rjbatch' has no attribute {name!r}")
 
+
 __all__ = [
-    "Cipher", "ConfigurationError", "InvalidTransition", "Job", "JobException", "JobNotFound",
+    "BatchJob", "Cipher", "Result", "Results", "ConfigurationError", "InvalidTransition", "Job", "JobException", "JobNotFound",
     "RjbatchError", "StoreError", "UnknownFieldError", "ValidationError", "configure",
     "field", "get_store", "throttle",
     "after_abort", "after_batch", "after_complete", "after_create", "after_destroy",

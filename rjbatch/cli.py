@@ -16,6 +16,7 @@ from typing import Any
 
 import rjbatch
 from rjbatch import config, registry
+from rjbatch.batch import BatchJob
 from rjbatch.errors import ConfigurationError, InvalidTransition, JobNotFound, RjbatchError
 from rjbatch.job import Job
 
@@ -209,14 +210,99 @@ def cmd_upload(args: argparse.Namespace) -> int:
 
 @command("download")
 def cmd_download(args: argparse.Namespace) -> int:
-    from rjbatch.batch import BatchJob
-
-    job = find_job(args.job_id)
+    job_id, target = _download_arguments(args.job_id, args.file)
+    job = find_job(job_id) if job_id else _latest_completed(args.job)
     if not isinstance(job, BatchJob):
         raise UsageError(f"job {job.id} ({type(job).__name__}) is not a batch job: it has no output")
-    count = job.download(args.file, category=args.category)
-    print(f"wrote {count:,} records to {args.file}", file=sys.stderr)
+    if not job_id:
+        print(f"downloading {type(job).__name__} {job.id} (completed {job.completed_at})", file=sys.stderr)
+    if target is None:  # standard output, in the category's own format
+        count = job.download(sys.stdout.buffer, category=args.category, file_name=args.format_name)
+        sys.stdout.flush()
+    else:
+        count = job.download(target, category=args.category)
+    print(f"wrote {count:,} records to {target or 'standard output'}", file=sys.stderr)
     return 0
+
+
+def _download_arguments(first: str | None, second: str | None) -> tuple[str | None, str | None]:
+    """``[JOB_ID] [FILE]``: a first word that is not a job id is the file."""
+    if first is not None and second is None and not _is_job_id(first):
+        return None, first
+    return first, second
+
+
+def _is_job_id(text: str) -> bool:
+    return len(text) == 24 and all(c in "0123456789abcdef" for c in text.lower())
+
+
+def _latest_completed(class_name: str | None) -> BatchJob:
+    cls = batch_class(class_name) if class_name else BatchJob
+    job = cls.completed().order_by("-completed_at").first()
+    if job is None:
+        named = f" {cls.__name__}" if class_name else ""
+        raise JobNotFound(f"no completed{named} batch job to download (see rjbatch jobs --state completed)")
+    return job  # type: ignore[return-value]
+
+
+@command("failed")
+def cmd_failed(args: argparse.Namespace) -> int:
+    """List, show, replace or delete a batch job's failed records (then: rjbatch retry)."""
+    job = find_job(args.job_id)
+    if not isinstance(job, BatchJob):
+        raise UsageError(f"job {job.id} ({type(job).__name__}) is not a batch job: it has no records")
+    if args.action == "list":
+        found = list(job.input.failed_records())
+        if args.json:
+            for failed in found:
+                print(json.dumps({"key": failed.key, "record_number": failed.record_number,
+                                  "record": failed.record, "exception": failed.exception.class_name,
+                                  "message": failed.exception.message}, default=str, ensure_ascii=False))
+            return 0
+        if not found:
+            print(f"{type(job).__name__} {job.id} has no failed records", file=sys.stderr)
+        for failed in found:
+            print(f"{failed.key}\trecord {failed.record_number}\t{failed.exception.class_name}: "
+                  f"{failed.exception.message}\t{_shown(failed.record)[:100]}")
+        return 0
+    if args.key is None:
+        raise UsageError(f"rjbatch failed {job.id} {args.action} needs the KEY that 'rjbatch failed {job.id}' lists")
+    failed = job.input.failed_record(args.key)
+    if args.action == "show":
+        print(_shown(failed.record))
+        exception = failed.exception
+        print(f"record {failed.record_number}: {exception.class_name}: {exception.message}", file=sys.stderr)
+        for line in exception.backtrace or []:
+            print(f"  {line}", file=sys.stderr)
+        return 0
+    if args.action == "delete":
+        job.input.delete_failed_record(failed)
+        print(f"deleted record {failed.record_number}; run: rjbatch retry {job.id}", file=sys.stderr)
+        return 0
+    if args.value is None:
+        raise UsageError("replace needs the new VALUE ('-' reads it from standard input)")
+    text = sys.stdin.read().rstrip("\n") if args.value == "-" else args.value
+    job.input.update_failed_record(failed, _replacement(text, failed.record, args.json))
+    print(f"replaced record {failed.record_number}; run: rjbatch retry {job.id}", file=sys.stderr)
+    return 0
+
+
+def _shown(record: Any) -> str:
+    """A record as text: lines as they are, rows and documents as JSON."""
+    if isinstance(record, str):
+        return record
+    return json.dumps(record, default=str, ensure_ascii=False)
+
+
+def _replacement(text: str, old: Any, as_json: bool) -> Any:
+    """A line replaces a line as given; anything else (a row, a value) is read as JSON."""
+    if isinstance(old, str) and not as_json:
+        return text
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"the new value is not valid JSON ({exc}); the failed record is "
+                         f"{_shown(old)[:100]}") from None
 
 
 @command("process")
@@ -434,10 +520,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", metavar="FIELD=VALUE")
     p.add_argument("--priority", type=int)
 
-    p = sub.add_parser("download", parents=[common], help="write a batch job's output to a file")
+    p = sub.add_parser(
+        "download", parents=[common], help="write a batch job's output to a file",
+        description="Write one output category of a batch job to FILE (standard output without "
+                    "one), through the codecs and format its name picks. Without JOB_ID: the most "
+                    "recently completed batch job (of --job CLASS).",
+        epilog="example: rjbatch download --category invalid")
+    p.add_argument("job_id", nargs="?", metavar="JOB_ID", help="default: the latest completed batch job")
+    p.add_argument("file", nargs="?", metavar="FILE", help="default: standard output")
+    p.add_argument("--category", default="main", help="output category (default: main)")
+    p.add_argument("--job", metavar="CLASS", help="without JOB_ID: the latest completed job of this class")
+    p.add_argument("--format", dest="format_name", metavar="NAME",
+                   help="to standard output: a file name whose extensions pick the format (out.jsonl)")
+
+    p = sub.add_parser(
+        "failed", parents=[common], help="list, show, replace or delete a batch job's failed records",
+        description="A batch job's failed records: list them (KEY, record number, exception, record), "
+                    "show one with its backtrace, replace it with fixed data, or delete it; then "
+                    "rjbatch retry JOB_ID runs the failed slices again from their failed record.",
+        epilog="example: rjbatch failed JOB_ID replace 7 'ann,2,3' && rjbatch retry JOB_ID")
     p.add_argument("job_id", metavar="JOB_ID")
-    p.add_argument("file", metavar="FILE")
-    p.add_argument("--category", default="main")
+    p.add_argument("action", nargs="?", default="list", choices=("list", "show", "replace", "delete"))
+    p.add_argument("key", nargs="?", type=int, metavar="KEY", help="a key that the list shows")
+    p.add_argument("value", nargs="?", metavar="VALUE",
+                   help="replace: the new record ('-': standard input); a line for a line, else JSON")
+    p.add_argument("--json", action="store_true", help="list as JSON lines; replace: VALUE is JSON")
 
     p = sub.add_parser("process", parents=[common, file_options],
                        help="upload a file, process it with local workers, download the output")

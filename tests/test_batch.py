@@ -563,6 +563,7 @@ def test_gzip_download_and_upload_round_trip(tmp_path):
 def test_a_batch_job_destroyed_on_completion_leaves_no_slices():
     class Gone(BatchJob):
         collect_output = True
+        destroy_on_complete = True  # a batch job that collects output is kept unless told
 
         def perform(self, record):
             return record
@@ -575,6 +576,27 @@ def test_a_batch_job_destroyed_on_completion_leaves_no_slices():
     store = job._store()
     assert store.count_output_slices(job.id, "main") == (0, 0)
     assert store.count_slices(job.id, "main") == {}
+
+
+def test_a_batch_job_that_collects_output_is_kept_after_completion_for_its_download(tmp_path):
+    class Kept(BatchJob):
+        collect_output = True
+
+        def perform(self, record):
+            return record * 2
+
+    class Dropped(BatchJob):
+        def perform(self, record):
+            pass
+
+    kept, dropped = Kept(), Dropped()
+    for job in (kept, dropped):
+        job.upload([1, 2, 3])
+        job.save()
+    work_all()
+    assert Kept.find(kept.id).is_completed and Dropped.count() == 0
+    assert kept.download(tmp_path / "out.txt") == 3
+    assert (tmp_path / "out.txt").read_text() == "2\n4\n6\n"
 
 
 def test_a_batch_job_yields_its_worker_to_higher_priority_work_after_re_check():

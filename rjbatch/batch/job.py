@@ -60,10 +60,15 @@ class BatchJob(Job):
     output_categories = field(list, [])
     throttle_running_workers = field(int, user_editable=True, copy_on_restart=True)
     statistics = field(dict, {})
+    # None until the job is built: kept when it collects output (its download comes after
+    # completion; housekeeping's retention removes it later), destroyed otherwise
+    destroy_on_complete = field(bool, None, copy_on_restart=True)
 
     def __init__(self, **values: Any) -> None:
         super().__init__(**values)
         self._normalize_categories()
+        if self.destroy_on_complete is None:
+            self.destroy_on_complete = not self.output_categories
 
     # -- categories ---------------------------------------------------------------------
     def _normalize_categories(self) -> None:
