@@ -18,6 +18,7 @@ from rjbatch import state as states
 from rjbatch.batch.categories import InputCategory, OutputCategory, from_dict, merge, to_dict
 from rjbatch.batch.result import Result, Results
 from rjbatch.batch.sliced import SlicedInput, SlicedOutput, delete_job_slices
+from rjbatch.batch.slices import SliceEncodingError
 from rjbatch.errors import InvalidTransition, JobNotFound, RjbatchError, ValidationError
 from rjbatch.exception import JobException
 from rjbatch.fields import computed, field
@@ -543,16 +544,29 @@ class _SliceProcessor:
                 index = self._perform_all(prepared, resume_at, results)
         except Exception as exc:
             index = getattr(exc, "_rjbatch_index", index)
-            record_number = first + index
-            if self.errors is not None:
-                self.errors.append(exc)
-            job.logger.error("record %d failed: %s: %s", record_number, type(exc).__name__, exc)
-            outputs = self._encode(piece, results, existing)
-            self.input.fail(piece, index, job._slice_exception(exc, self.worker_name, record_number), outputs)
+            try:
+                outputs = self._encode(piece, results, existing)
+            except SliceEncodingError:
+                outputs = {}  # the failing record's exception says what went wrong
+            self._fail(piece, index, exc, outputs)
             self._flush_statistics(failed_index=index)
             return None
+        try:
+            outputs = self._encode(piece, results, existing)
+        except SliceEncodingError as exc:  # a result no slice can hold: the slice fails, not the worker
+            self._fail(piece, resume_at, exc, {})
+            self.job.__dict__.pop("_pending_stats", None)
+            return None
         self._flush_statistics()
-        return self._encode(piece, results, existing)
+        return outputs
+
+    def _fail(self, piece: dict, index: int, exc: BaseException, outputs: dict[str, dict]) -> None:
+        job = self.job
+        record_number = piece["first_record_number"] + index
+        if self.errors is not None:
+            self.errors.append(exc)
+        job.logger.error("record %d failed: %s: %s", record_number, type(exc).__name__, exc)
+        self.input.fail(piece, index, job._slice_exception(exc, self.worker_name, record_number), outputs)
 
     def _existing(self, slice_id: int) -> dict[str, list[Any]]:
         """The outputs a failed slice wrote before its failing record (a retry appends to them)."""

@@ -97,7 +97,7 @@ class _LocalWorkers:
 def process_file(options: ProcessOptions) -> ProcessResult:
     started = time.monotonic()
     cls = options.job_class
-    keep_after = options.keep or not cls.destroy_on_complete
+    keep_after = options.keep or cls.destroy_on_complete is False  # None: the batch default
     job = cls(**options.values)
     job.destroy_on_complete = False  # downloaded first, destroyed after unless --keep
     job.save()
