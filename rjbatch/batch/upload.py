@@ -211,6 +211,8 @@ def upload_file(job: BatchJob, source: Any, *, category: str = "main", file_name
                     stream, file_name=name, delimiter=delimiter, buffer_size=buffer_size,
                     encoding=encoding, encode_replace=encode_replace, encode_cleaner=encode_cleaner,
                     embedded_within=embedded_within,
+                    # a CSV split into the files of a zip repeats its header in each
+                    skip_repeated_header=tabular is not None and tabular.header_required,
                 )
                 blocks = reader.blocks()
                 if tabular is not None:

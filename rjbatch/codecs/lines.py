@@ -159,6 +159,13 @@ class LineReader:
 
     ``line_number`` is the physical line number of the last record handed out (0 before);
     ``bytes_read`` counts bytes taken from the stream.
+
+    On a stream of several zip members (``open_read`` of a zip, see ``streams``) each member
+    ends its last line, with or without a final delimiter, and starts with a fresh decoder
+    (its own BOM); ``line_number`` counts on through the members. With
+    ``skip_repeated_header=True`` a member's first line is dropped when it equals the first
+    member's first line (a CSV split into files that each repeat the header); the dropped
+    lines still count in ``line_number`` and are counted in ``repeated_headers_skipped``.
     """
 
     def __init__(
@@ -173,6 +180,7 @@ class LineReader:
         encode_cleaner: None | str | Cleaner = None,
         embedded_within: str | None = _AUTO,
         separator: str | None = None,
+        skip_repeated_header: bool = False,
     ) -> None:
         if buffer_size <= 0:
             raise ValueError("buffer_size must be positive")
@@ -197,6 +205,9 @@ class LineReader:
         self._read_size = max(buffer_size, MIN_READ_SIZE)
         self.line_number = 0
         self.bytes_read = 0
+        self.skip_repeated_header = bool(skip_repeated_header)
+        #: how many member first lines ``skip_repeated_header`` dropped
+        self.repeated_headers_skipped = 0
         self._started = False
 
     # ------------------------------------------------------------------ iteration
@@ -242,7 +253,8 @@ class LineReader:
         if self._started:
             raise RuntimeError("a LineReader can be iterated once")
         self._started = True
-        read = self._stream.read
+        stream = self._stream
+        read = stream.read
         clean = self._cleaner
         quote = self.embedded_within
         splitter: _QuoteSplitter | None = None
@@ -253,13 +265,31 @@ class LineReader:
         eof = False
         # with a small buffer_size a whole over-long line can fit in one read: check those too
         check_complete = self._limit < self._read_size
+        # zip members: a change of stream.member_number ends the member read so far
+        members = getattr(stream, "members", None)
+        track = members is not None and len(members) > 1
+        member = 0  # the member the text in hand came from
+        pending = b""  # the first bytes of the next member, read before the previous one ended
+        drop_header = track and self.skip_repeated_header
+        first_line: str | None = None  # the first member's first line
+        member_start = False  # the next record handed out is a member's first line
         while not eof:
-            data = read(self._read_size)
-            if data:
+            if pending:  # a new member: a new file for the decoder
+                data, pending = pending, b""
+                self._decoder.restart()
+                member_start = drop_header
+            else:
+                data = read(self._read_size)
                 self.bytes_read += len(data)
+            final = not data
+            if track and data and stream.member_number != member:
+                if member:  # end the previous member first, as if at the end of the file
+                    pending, data, final = data, b"", True
+                member = stream.member_number
+            if data:
                 text = self._decode(data, False, carry, delim)
             else:
-                eof = True
+                eof = not pending
                 text = self._decode(b"", True, carry, delim)
             if clean is not None and text:
                 text = clean(text)
@@ -269,7 +299,7 @@ class LineReader:
                 lines = text.split(delim)
                 lines[0] = carry + lines[0]
                 last = lines.pop()
-                if eof and last:
+                if final and last:
                     lines.append(last)
                     last = ""
                 carry = last
@@ -279,12 +309,15 @@ class LineReader:
                     if check_complete and max(map(len, lines)) > self._limit:
                         self._long_record(lines, False)
                     self.line_number += len(lines)
-                    yield lines, False
+                    if drop_header:
+                        first_line, member_start = self._drop_header(lines, first_line, member_start)
+                    if lines:
+                        yield lines, False
                 continue
             if carry:
                 text = carry + text
             if delim is None:
-                delim = _detect_delimiter(text, eof)
+                delim = _detect_delimiter(text, final)
                 if delim is None:
                     carry = text
                     self._check_guard(carry, None)
@@ -299,7 +332,7 @@ class LineReader:
                 lines, last, physical, joined = splitter.split(text, lines, last)
             else:
                 physical = len(lines)
-            if eof and last:
+            if final and last:
                 if splitter is not None and quote in last and not splitter.complete(last):
                     raise MalformedData(
                         f"unbalanced quote: a quoted field ({quote}) opened in the record "
@@ -318,8 +351,25 @@ class LineReader:
             if lines:
                 if check_complete and max(map(len, lines)) > self._limit:
                     self._long_record(lines, joined)
+                if drop_header:
+                    first_line, member_start = self._drop_header(lines, first_line, member_start)
                 self.line_number += physical
-                yield lines, joined
+                if lines:
+                    yield lines, joined
+
+    def _drop_header(
+        self, lines: list[str], first_line: str | None, member_start: bool
+    ) -> tuple[str | None, bool]:
+        """Remember the first member's first line; drop a later member's first line equal to it.
+
+        Returns the new ``(first_line, member_start)``. ``lines`` is changed in place.
+        """
+        if first_line is None:
+            return lines[0], False
+        if member_start and lines[0] == first_line:
+            del lines[0]
+            self.repeated_headers_skipped += 1
+        return first_line, False
 
     # ------------------------------------------------------------------ helpers
 
@@ -392,8 +442,14 @@ def read_line_blocks(
     separator: str | None = None,
     zip_entry: str | None = None,
     transport_params: dict[str, Any] | None = None,
+    skip_repeated_header: bool = False,
 ) -> Iterator[list[str]]:
-    """Lists of records (one per block read): the fast path for bulk consumers."""
+    """Lists of records (one per block read): the fast path for bulk consumers.
+
+    ``zip_entry`` picks zip entries by exact name or glob (default: every file entry);
+    ``skip_repeated_header`` drops a later zip member's first line that repeats the first
+    member's (see ``LineReader``).
+    """
     with open_read(
         source, file_name=file_name, streams=streams, zip_entry=zip_entry,
         transport_params=transport_params,
@@ -402,6 +458,7 @@ def read_line_blocks(
             f, file_name=f.file_name, delimiter=delimiter, buffer_size=buffer_size,
             encoding=encoding, encode_replace=encode_replace, encode_cleaner=encode_cleaner,
             embedded_within=embedded_within, separator=separator,
+            skip_repeated_header=skip_repeated_header,
         ).blocks()
 
 

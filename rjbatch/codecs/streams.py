@@ -5,11 +5,29 @@ bytes first (decrypt, then gunzip); on write the mirror image (gzip, then encryp
 are IOStreams' (docs/codecs.md, reference/iostreams.md §1.2-1.3) with deliberate fixes:
 every gzip member is read, zip directory entries are skipped, and a zip entry is named after
 the file.
+
+A zip holding several files is read whole, never just its first entry (a silent loss):
+every file entry in archive order (directories and ``__MACOSX/`` metadata skipped), or
+with ``zip_entry=`` only the entry of that exact name or, for a glob such as ``"*.csv"``,
+every entry it matches, ignoring case (against the base name; a glob holding ``/`` against
+the whole path). No match raises ``ZipEntryNotFound`` listing the entries.
+
+The entries come out as one stream of their plain concatenated bytes (nothing inserted).
+``StreamReader.members`` lists them and ``StreamReader.member_number`` tells which one the
+bytes last read came from: a sized ``read(n)`` never spans two (``read()`` of everything
+does). ``LineReader`` uses that to end a line at each member's end, so a last line without
+a newline never runs into the next member, and, with ``skip_repeated_header=True``, to drop
+a member's first line when it repeats the first member's first line (a CSV split into
+several files that each carry the header). Members are told apart only when zip is the
+stream read last, the left-most stream extension (``x.csv.zip``, ``x.csv.zip.enc``); in
+``x.csv.gz.zip`` the gzip layer reads the members' bytes as one stream. Whole-file formats
+(xlsx, parquet) refuse a zip of several entries: pass ``zip_entry=``.
 """
 
 from __future__ import annotations
 
 import bz2
+import fnmatch
 import io
 import lzma
 import os
@@ -271,23 +289,6 @@ class DecompressReader(BlockReader):
                 return out
 
 
-class _ErrorTranslator(BlockReader):
-    """Turns a library's decompression errors (zipfile, gzip-in-enc) into ``CodecError`` s."""
-
-    def __init__(self, inner: BinaryIO, make_error: Any) -> None:
-        super().__init__()
-        self._inner = inner
-        self._make_error = make_error
-
-    def _next(self) -> bytes:
-        try:
-            return self._inner.read(_MAX_OUT)
-        except CodecError:
-            raise
-        except (zipfile.BadZipFile, zlib.error, EOFError, lzma.LZMAError, OSError) as exc:
-            raise self._make_error(exc) from None
-
-
 class _EncGzipReader(DecompressReader):
     """The gzip stage inside an ``.enc`` file: a failure here means a wrong key or tampering."""
 
@@ -335,10 +336,107 @@ class _CountingReader(io.RawIOBase):
         return self._raw.tell()
 
 
-def _open_zip_entry(
+#: Finder's resource-fork copies ("__MACOSX/._data.csv"): never data, skipped unless named exactly
+_MACOS_METADATA = "__MACOSX/"
+_GLOB_CHARS = frozenset("*?[")
+
+
+def _is_metadata(name: str) -> bool:
+    return name.startswith(_MACOS_METADATA) or f"/{_MACOS_METADATA}" in name
+
+
+def _entry_matches(name: str, pattern: str) -> bool:
+    """A glob with a ``/`` matches the whole entry path, one without matches the base name;
+    either way ignoring case, like extensions everywhere else (``*.csv`` matches ``A.CSV``)."""
+    if "/" not in pattern:
+        name = posixpath.basename(name)
+    return fnmatch.fnmatchcase(name.lower(), pattern.lower())
+
+
+def select_zip_entries(infos: Sequence[zipfile.ZipInfo], entry: str | None) -> list[zipfile.ZipInfo]:
+    """The entries ``open_read`` reads, in archive order; ``[]`` when nothing matches.
+
+    ``None``: every file entry (directories and ``__MACOSX/`` metadata skipped). An exact
+    entry name: that entry. Otherwise ``entry`` is a glob (``*.csv``, ``2024/*.csv``): every
+    file entry it matches, ignoring case, against the base name unless the glob holds a ``/``.
+    """
+    files = [i for i in infos if not i.is_dir()]
+    if entry is None:
+        return [i for i in files if not _is_metadata(i.filename)]
+    exact = next((i for i in infos if i.filename == entry), None)
+    if exact is not None:
+        return [exact]
+    if _GLOB_CHARS.isdisjoint(entry):
+        return []
+    return [
+        i for i in files if not _is_metadata(i.filename) and _entry_matches(i.filename, entry)
+    ]
+
+
+class ZipMembersReader(BlockReader):
+    """The selected zip entries read one after another, as one stream of bytes.
+
+    A ``read(n)`` never returns bytes of two entries, and ``member_number`` (1-based) tells
+    which entry the bytes last returned came from, so a reader of lines can end a line at
+    every member boundary (``LineReader`` does). The bytes themselves are the plain
+    concatenation: nothing is inserted between members.
+    """
+
+    def __init__(self, zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo], file_name: str | None) -> None:
+        super().__init__()
+        self._zf = zf
+        self._infos = infos
+        self._file_name = file_name
+        self._index = -1
+        self._current: Any = None
+        self._where = file_name or ""
+        #: the selected entry names, in the order they are read
+        self.members = [i.filename for i in infos]
+        #: 1-based number of the entry the last bytes returned came from (0 before any)
+        self.member_number = 0
+
+    @property
+    def member(self) -> str | None:
+        """Name of the entry the last bytes returned came from (None before any)."""
+        return self.members[self.member_number - 1] if self.member_number else None
+
+    def _open_next(self) -> bool:
+        self._index += 1
+        if self._index >= len(self._infos):
+            return False
+        info = self._infos[self._index]
+        self._where = f"{self._file_name}!{info.filename}" if self._file_name else info.filename
+        try:
+            self._current = self._zf.open(info)
+        except RuntimeError as exc:  # encrypted entries
+            raise UnsupportedStream(f"zip entry: {exc}", file_name=self._where) from None
+        except (zipfile.BadZipFile, zlib.error, EOFError, OSError, NotImplementedError) as exc:
+            raise CorruptInput(f"corrupt zip entry: {exc}", file_name=self._where) from None
+        return True
+
+    def _next(self) -> bytes:
+        while True:
+            if self._current is None and not self._open_next():
+                return b""
+            try:
+                data = self._current.read(_MAX_OUT)
+            except (zipfile.BadZipFile, zlib.error, EOFError, lzma.LZMAError, OSError) as exc:
+                raise CorruptInput(f"corrupt zip entry: {exc}", file_name=self._where) from None
+            if data:
+                self.member_number = self._index + 1
+                return data
+            self.close_member()
+
+    def close_member(self) -> None:
+        if self._current is not None:
+            current, self._current = self._current, None
+            current.close()
+
+
+def _open_zip_entries(
     raw: BinaryIO, entry: str | None, file_name: str | None, stack: ExitStack
-) -> BinaryIO:
-    """The first file entry (directories skipped) or the named one, as a stream."""
+) -> ZipMembersReader:
+    """Every file entry (directories skipped), or those ``entry`` names or matches, as one stream."""
     seekable = False
     try:
         seekable = raw.seekable() and hasattr(raw, "fileno")
@@ -356,27 +454,22 @@ def _open_zip_entry(
         infos = zf.infolist()
     except (zipfile.BadZipFile, EOFError, OSError, ValueError) as exc:
         raise CorruptInput(f"not a valid zip file: {exc}", file_name=file_name) from None
-    if entry is not None:
-        info = next((i for i in infos if i.filename == entry), None)
-        if info is None:
-            names = ", ".join(i.filename for i in infos[:10]) or "none"
-            raise ZipEntryNotFound(f"no zip entry {entry!r} (entries: {names})", file_name=file_name)
-    else:
-        info = next((i for i in infos if not i.is_dir()), None)
-        if info is None:
+    chosen = select_zip_entries(infos, entry)
+    if not chosen:
+        if entry is None:
             raise ZipEntryNotFound("the zip holds no file entries", file_name=file_name)
-    where = f"{file_name}!{info.filename}" if file_name else info.filename
-    try:
-        member = stack.enter_context(zf.open(info))
-    except RuntimeError as exc:  # encrypted entries
-        raise UnsupportedStream(f"zip entry: {exc}", file_name=where) from None
-    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, NotImplementedError) as exc:
-        raise CorruptInput(f"corrupt zip entry: {exc}", file_name=where) from None
-
-    def error(exc: BaseException) -> CorruptInput:
-        return CorruptInput(f"corrupt zip entry: {exc}", file_name=where)
-
-    return _ErrorTranslator(member, error)  # type: ignore[return-value]
+        files = [i.filename for i in infos if not i.is_dir()]
+        names = ", ".join(files[:10]) or "none"
+        if len(files) > 10:
+            names += f", ... ({len(files) - 10} more)"
+        what = "matches" if not _GLOB_CHARS.isdisjoint(entry) else ""
+        raise ZipEntryNotFound(
+            f"no zip entry {what} {entry!r} (entries: {names})".replace("  ", " "),
+            file_name=file_name,
+        )
+    reader = ZipMembersReader(zf, chosen, file_name)
+    stack.callback(reader.close_member)
+    return reader
 
 
 def _open_read_layer(
@@ -389,7 +482,7 @@ def _open_read_layer(
     if kind in _STEP_FACTORIES:
         return DecompressReader(raw, kind, file_name)  # type: ignore[return-value]
     if kind == "zip":
-        return _open_zip_entry(raw, zip_entry, file_name, stack)
+        return _open_zip_entries(raw, zip_entry, file_name, stack)  # type: ignore[return-value]
     if kind == "enc":
         reader = symmetric.DecryptReader(raw, file_name=file_name)
         if reader.compressed:
@@ -414,6 +507,26 @@ class StreamReader(io.RawIOBase):
         self.file_name = file_name
         self.streams = streams
         self.raw_size: int | None = None
+        self._zip = inner if isinstance(inner, ZipMembersReader) else None
+
+    @property
+    def members(self) -> list[str] | None:
+        """The zip entries read, in order; None unless zip is the stream read last."""
+        return None if self._zip is None else self._zip.members
+
+    @property
+    def member(self) -> str | None:
+        """The zip entry the bytes last read came from (None before any, or without zip)."""
+        return None if self._zip is None else self._zip.member
+
+    @property
+    def member_number(self) -> int | None:
+        """1-based number in ``members`` of the entry the bytes last read came from.
+
+        0 before any byte is read; None without zip. A ``read(n)`` never returns bytes of
+        two entries, so a change of this number marks a member boundary.
+        """
+        return None if self._zip is None else self._zip.member_number
 
     @property
     def raw_bytes_read(self) -> int:

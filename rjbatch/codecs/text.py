@@ -62,6 +62,14 @@ class TextDecoder:
         self._strip_bom = self.encoding == "utf-8"
         self.bytes_in = 0
 
+    def restart(self) -> None:
+        """Start a new file (the next zip member): fresh decoder state, a BOM is dropped again.
+
+        ``bytes_in`` keeps counting, so offsets stay those of the whole stream.
+        """
+        self._decoder.reset()
+        self._strip_bom = self.encoding == "utf-8"
+
     def decode(self, data: bytes, final: bool = False) -> str:
         try:
             text = self._decoder.decode(data, final)

@@ -37,7 +37,7 @@ def test_smart_open_does_not_decompress_on_its_own(http_base):
 
 
 def test_a_remote_zip_is_spooled_and_read(http_base):
-    assert list(read_lines(f"{http_base}/folder_first.zip")) == ["a,b", "1,2"]
+    assert list(read_lines(f"{http_base}/folder_first.zip")) == ["a,b", "1,2", "other"]
 
 
 def test_uri_names_ignore_query_strings():

@@ -170,7 +170,7 @@ def test_render_narrows_dicts_to_the_columns():
 
 
 def test_render_spells_values_the_ruby_way():
-    tabular = Tabular(columns=["a"] * 7)
+    tabular = Tabular(columns=[f"c{i}" for i in range(7)])
     assert tabular.render([True, False, 1.0, 1e20, 1e15, float("inf"), [1, "a"]]) == (
         'true,false,1.0,1.0e+20,1.0e+15,Infinity,"[1, ""a""]"'
     )

@@ -88,7 +88,7 @@ def test_xlsx_saved_by_libreoffice_reads_typed_rows_of_varying_length():
     rows = list(read_xlsx(FIXTURES / "people.xlsx"))
     assert rows == [
         [" First Name ", "Last-Name", "Age", "Weight", "Born", "Active", "Notes"],
-        ["Jack", "Jones", 21, 70.5, dt.datetime(2001, 3, 5), 1, 'line one\nline, "two"'],
+        ["Jack", "Jones", 21, 70.5, dt.date(2001, 3, 5), 1, 'line one\nline, "two"'],
         [],  # an empty row in the sheet
         ["Jill", "Café", 22],  # stops at its last cell
     ]

@@ -147,12 +147,15 @@ def test_short_rows_fill_none_and_extra_values_are_dropped():
     ]
 
 
-def test_duplicate_columns_keep_the_first_position_and_the_last_value():
+def test_duplicate_columns_are_an_error_naming_the_column_and_its_positions():
     tabular = Tabular()
-    tabular.parse_header("a,b,A")
-    record = tabular.parse("1,2,3")
-    assert record == {"a": "3", "b": "2"}
-    assert list(record) == ["a", "b"]
+    with pytest.raises(
+        InvalidHeader,
+        match=r"duplicate column 'name' \(columns 2, 3, 4\) from header names "
+        r"'name', 'name', 'Name'",
+    ):
+        tabular.parse_header("id,name,name,Name")
+    assert tabular.header_required  # nothing was kept
 
 
 def test_blank_header_names_are_not_keys():

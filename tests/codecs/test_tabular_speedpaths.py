@@ -86,9 +86,11 @@ def test_blank_short_and_long_lines_anywhere_in_a_batch():
 
 
 @pytest.mark.parametrize(
-    "columns", [["a"], ["a", "b"], ["a", "", "b"], ["a", "__rejected__x", "a"], ["x'y", 'q"', "\\"]]
+    "columns",
+    [["a"], ["a", "b"], ["a", "", "b"], ["a", "__rejected__x", "__rejected__x"], ["", "a", ""]]
+    + [["x'y", 'q"', "\\"]],
 )
-def test_any_columns_blank_rejected_or_duplicated(columns):
+def test_any_columns_blank_rejected_or_repeated_skipped_ones(columns):
     tabular = Tabular(columns=columns)
     lines = ["1,2,3", "4,5", "", '"6",7,"8"', "9,,", ' ,", ",', "a"]
     assert_parse_many_matches_parse(tabular, lines)
@@ -151,7 +153,7 @@ VALUES = [
 
 @pytest.mark.parametrize(
     "columns",
-    [[], ["a"], ["a", "b"], ["a", "b", "c", "d"], ["a", "", "b"], ["a", "__rejected__x", "a"]],
+    [[], ["a"], ["a", "b"], ["a", "b", "c", "d"], ["a", "", "b"], ["a", "__rejected__x", ""]],
 )
 def test_render_many_matches_render_on_random_records(columns):
     rng = random.Random(len(columns))

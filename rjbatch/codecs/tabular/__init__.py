@@ -20,7 +20,13 @@ from .errors import (
     UnknownFormat,
     ValueTooLong,
 )
-from .header import REJECTED_PREFIX, cleanse_column, cleanse_header
+from .header import (
+    DUPLICATE_COLUMNS,
+    REJECTED_PREFIX,
+    cleanse_column,
+    cleanse_header,
+    resolve_duplicates,
+)
 from .jsonl import read_json
 from .tabular import BINARY_FORMATS, FORMATS, HEADER_FORMATS, Tabular
 
@@ -76,6 +82,7 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "BINARY_FORMATS",
+    "DUPLICATE_COLUMNS",
     "EXTENSIONS",
     "FORMATS",
     "HEADER_FORMATS",
@@ -95,6 +102,7 @@ __all__ = [
     "read_json",
     "read_parquet",
     "read_xlsx",
+    "resolve_duplicates",
     "write_parquet",
     "write_xlsx",
 ]

@@ -18,15 +18,33 @@ Rendering a batch (``csv_lines``) joins each row with ``,`` in C, finds in C the
 show a quote, an extra comma, a line break or an empty string, and quotes field by field
 only those rows. Python's ``csv.writer`` is no help: it writes ``None`` and ``""`` alike,
 and is slower than this.
+
+Values that are not strings (what a data job's ``perform()`` returns) are spelled by
+``ruby_str``, the one spelling shared by csv, psv, fixed width and the strings of json:
+
+- ``None`` is an empty field; ``True``/``False`` are ``true``/``false``;
+- ``int`` as is; ``float`` as Ruby's ``Float#to_s`` (``1.0e+20``);
+- ``Decimal`` in plain notation, its scale kept (``12.50``, ``Decimal("1E+2")`` is ``100``;
+  only exponents beyond ±100 keep the exponent form);
+- ``date`` ``2026-01-01``; ``time`` ``10:30:00``; ``datetime`` ISO-8601 with a space,
+  ``2026-01-01 10:00:00``, microseconds when there are some (``10:00:00.250000``), and an
+  aware one with its offset (``2026-01-01 10:00:00+00:00``): Python's ``str()``, which
+  spreadsheets and databases read as a date-time where the ``T`` form stays text;
+- ``UUID`` its canonical text; ``bytes`` decoded as UTF-8 (bad bytes replaced);
+- lists, tuples and dicts as compact-ish JSON text (``[1, "a"]``), their rich values
+  spelled the same way inside JSON strings.
 """
 
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import json
 import math
 import re
+import uuid
 from collections.abc import Iterable, Sequence
+from decimal import Decimal
 from itertools import compress, repeat
 from operator import contains, getitem, ne, not_, or_
 from typing import TYPE_CHECKING, Any
@@ -362,8 +380,30 @@ def ruby_float(value: float) -> str:
     return text
 
 
+#: Beyond this exponent a Decimal keeps its exponent form (plain would be this many digits).
+_PLAIN_DECIMAL_EXPONENT = 100
+
+
+def plain_decimal(value: Decimal) -> str:
+    """A Decimal in plain notation with its scale: ``12.50``, never ``1.25E+1`` (``str()``
+    writes ``Decimal("1E+2")`` as ``1E+2`` and ``0.0000001`` as ``1E-7``)."""
+    if value.is_finite() and -_PLAIN_DECIMAL_EXPONENT <= value.adjusted() <= _PLAIN_DECIMAL_EXPONENT:
+        return format(value, "f")
+    return str(value)  # NaN, Infinity, or a huge exponent
+
+
+def json_default(value: Any) -> Any:
+    """``json.dumps(default=)`` for values JSON has no type for: their ``ruby_str`` text."""
+    if isinstance(value, (set, frozenset)):
+        return list(value)
+    return ruby_str(value)
+
+
 def ruby_str(value: Any) -> str:
-    """Text of a non-None value, spelled the way Ruby's ``to_s`` spells it where they differ."""
+    """Text of a non-None value: Ruby's ``to_s`` where it differs, else the module's spelling.
+
+    See the module docstring: one spelling for csv, psv, fixed width and json strings.
+    """
     if isinstance(value, str):
         return value
     if value is True:
@@ -372,11 +412,13 @@ def ruby_str(value: Any) -> str:
         return "false"
     if isinstance(value, float):
         return ruby_float(value)
+    if isinstance(value, Decimal):
+        return plain_decimal(value)
     if isinstance(value, (list, tuple, dict)):
-        return json.dumps(value, ensure_ascii=False, default=str)
-    if isinstance(value, (bytes, bytearray)):
+        return json.dumps(value, ensure_ascii=False, default=json_default)
+    if isinstance(value, (bytes, bytearray, memoryview)):
         return bytes(value).decode("utf-8", "replace")
-    return str(value)
+    return str(value)  # int, date, time, datetime (space, offset), UUID, ...
 
 
 def csv_field(value: Any) -> str:
@@ -425,6 +467,11 @@ _TEXT_OF: dict[type, Any] = {
     int: int.__repr__,
     float: ruby_float,
     bool: lambda value: "true" if value else "false",
+    Decimal: plain_decimal,
+    dt.date: dt.date.__str__,
+    dt.datetime: dt.datetime.__str__,
+    dt.time: dt.time.__str__,
+    uuid.UUID: uuid.UUID.__str__,
 }
 
 

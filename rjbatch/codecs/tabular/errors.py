@@ -54,3 +54,18 @@ def excerpt(line: object, limit: int = 60) -> str:
     """Return a short ``repr`` of a line, for error messages."""
     text = repr(line)
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def check_one_file(source: object, kind: str) -> None:
+    """Refuse a stream of several zip members for a whole-file format.
+
+    The members' bytes one after another are no workbook (nor Parquet file); zipfile would
+    even open the last one and quietly skip the others. ``zip_entry=`` picks one.
+    """
+    members = getattr(source, "members", None)
+    if members is not None and len(members) > 1:
+        shown = ", ".join(members[:5]) + (", ..." if len(members) > 5 else "")
+        raise TabularError(
+            f"{kind} is read from one file, but the zip holds {len(members)} entries ({shown}); "
+            "pass zip_entry= to choose one"
+        )

@@ -103,6 +103,9 @@ class FixedLayout:
             None if has_remainder else sum(column.size or 0 for column in self.columns)
         )
         self.keys = [column.key for column in self.columns if column.key is not None]
+        repeated = sorted({key for key in self.keys if self.keys.count(key) > 1})
+        if repeated:
+            raise InvalidLayout(f"Duplicate keys {repeated} in the fixed layout")
         slices: list[tuple[str, int, int | None, Callable[[str], Any] | None]] = []
         start = 0
         for column in self.columns:

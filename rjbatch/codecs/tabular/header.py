@@ -39,9 +39,72 @@ def cleanse_column(name: Any) -> str:
     return _NON_WORD_RUN.sub("", text)
 
 
-def cleanse_header(names: Iterable[Any]) -> list[str]:
-    """Cleanse every column name of a header row, keeping order and duplicates."""
-    return [cleanse_column(name) for name in names]
+def cleanse_header(names: Iterable[Any], *, duplicate_columns: str | None = None) -> list[str]:
+    """Cleanse every column name of a header row, keeping order.
+
+    Cleansing can make two names equal (``Name`` and ``name``). ``duplicate_columns=None``
+    keeps such duplicates; ``"error"`` or ``"rename"`` handles them as ``resolve_duplicates``
+    does (``restrict_columns`` always does).
+    """
+    originals = list(names)
+    cleansed = [cleanse_column(name) for name in originals]
+    if duplicate_columns is None:
+        return cleansed
+    return resolve_duplicates(cleansed, duplicate_columns, originals=originals)
+
+
+#: What to do with a column name that occurs twice: raise, or number the later ones.
+DUPLICATE_COLUMNS = ("error", "rename")
+
+
+def resolve_duplicates(
+    columns: Sequence[str], mode: str = "error", *, originals: Sequence[Any] | None = None
+) -> list[str]:
+    """The columns with no key twice: ``mode="error"`` raises, ``"rename"`` numbers them.
+
+    A duplicated key would silently keep one value for several columns. ``error`` raises
+    ``InvalidHeader`` naming each duplicated column and its 1-based positions, e.g.
+    ``duplicate column 'name' (columns 2, 3, 4)`` (with the names before cleansing when
+    ``originals`` differ). ``rename`` keeps the first and names the others ``name_2``,
+    ``name_3``, ... skipping names already in the header. Blank and rejected columns are
+    never keys, so they may repeat.
+    """
+    if mode not in DUPLICATE_COLUMNS:
+        raise InvalidHeader(f"duplicate_columns must be one of {DUPLICATE_COLUMNS}, not {mode!r}")
+    columns = list(columns)
+    if len(set(columns)) == len(columns):
+        return columns
+    positions: dict[str, list[int]] = {}
+    for index, column in enumerate(columns):
+        if not is_skipped(column):
+            positions.setdefault(column, []).append(index)
+    repeated = {name: where for name, where in positions.items() if len(where) > 1}
+    if not repeated:
+        return columns
+    if mode == "error":
+        raise InvalidHeader(_duplicates_message(repeated, originals))
+    taken = set(positions)
+    for name, where in repeated.items():
+        number = 1
+        for index in where[1:]:
+            number += 1
+            while f"{name}_{number}" in taken:
+                number += 1
+            columns[index] = f"{name}_{number}"
+            taken.add(columns[index])
+    return columns
+
+
+def _duplicates_message(repeated: dict[str, list[int]], originals: Sequence[Any] | None) -> str:
+    parts = []
+    for name, where in repeated.items():
+        text = f"duplicate column {name!r} (columns {', '.join(str(i + 1) for i in where)})"
+        if originals is not None:
+            before = ["" if originals[i] is None else str(originals[i]) for i in where]
+            if any(original != name for original in before):
+                text += f" from header names {_display(before)}"
+        parts.append(text)
+    return "; ".join(parts) + " (duplicate_columns='rename' numbers them)"
 
 
 def _display(names: Iterable[Any]) -> str:
@@ -55,13 +118,16 @@ def restrict_columns(
     allowed_columns: Sequence[str] | None = None,
     required_columns: Sequence[str] | None = None,
     skip_unknown: bool = False,
+    duplicate_columns: str = "error",
 ) -> tuple[list[str], list[str]]:
     """Turn a parsed header row into column names; return ``(columns, rejected)``.
 
     ``rejected`` holds the original names of the columns not in ``allowed_columns``; they
     stay in ``columns`` as ``"__rejected__" + name`` so positions are kept. Raises
     ``InvalidHeader`` for unknown columns (unless ``skip_unknown``), when every column is
-    unknown, and for ``required_columns`` that are missing.
+    unknown, for a column that occurs twice after cleansing (unless
+    ``duplicate_columns="rename"``, see ``resolve_duplicates``), and for
+    ``required_columns`` that are missing.
     """
     originals = ["" if name is None else str(name) for name in names]
     cleansed = cleanse_header(originals) if cleanse else list(originals)
@@ -78,6 +144,7 @@ def restrict_columns(
         raise InvalidHeader(f"Unknown columns after cleansing: {_display(rejected)}")
     if columns and len(rejected) == len(columns):
         raise InvalidHeader(f"All columns are unknown after cleansing: {_display(rejected)}")
+    columns = resolve_duplicates(columns, duplicate_columns, originals=originals)
     if required_columns:
         present = set(columns)
         missing = [name for name in required_columns if name not in present]
@@ -95,9 +162,10 @@ class RowMapper:
     """Turns parsed rows (lists of values) into dicts for one list of columns, and back.
 
     Precomputes everything it can, because it runs once per record on the hot path:
-    short rows are padded with ``None``, extra values are dropped, blank and rejected
-    columns are skipped, and a duplicated column keeps the position of its first
-    occurrence with the value of its last (what a dict does anyway, and what Ruby does).
+    short rows are padded with ``None``, extra values are dropped, and blank and rejected
+    columns are skipped. A key that occurs twice raises ``InvalidHeader`` (a dict would keep
+    one value for both columns without a word; Ruby does that): ``resolve_duplicates``
+    renames them first when that is wanted.
     """
 
     __slots__ = (
@@ -119,6 +187,8 @@ class RowMapper:
         self.width = len(self.columns)
         wanted = [i for i, column in enumerate(self.columns) if not is_skipped(column)]
         self.keys = [self.columns[i] for i in wanted]
+        if len(set(self.keys)) != len(self.keys):
+            resolve_duplicates(self.columns, "error")  # raises, naming the columns
         #: True when every column is a key, so a row zips straight into a dict.
         self.direct = len(wanted) == self.width
         if len(wanted) == self.width:
@@ -246,8 +316,8 @@ def _compile_builders(columns: list[str]) -> tuple[Any, Any, Any]:
     """Three functions turning rows of exactly ``len(columns)`` values into dicts.
 
     ``build`` is ``[{"a": _0, "b": _1} for _0, _1, in rows]``: the keys are constants (repr
-    of each name, so any name is safe), a skipped column is unpacked but left out, and a
-    duplicated key keeps its first position with its last value, like ``dict(zip())``.
+    of each name, so any name is safe), and a skipped column is unpacked but left out (keys
+    are unique: ``RowMapper`` refuses duplicates).
     ``build_lazy`` turns ``""`` into None as well, and ``build_split`` is ``build_lazy`` of
     lines split on ``,``. They raise ValueError for a row of another width (TypeError for a
     ``None``); the caller then goes row by row.

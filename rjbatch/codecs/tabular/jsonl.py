@@ -3,17 +3,23 @@
 Lines are parsed and rendered one at a time by ``Tabular("json")``; ``read_json`` reads a whole
 file either way, streaming the array element by element so a large file is never held in
 memory at once.
+
+Rendering keeps JSON's own types (strings, numbers, ``true``/``false``, ``null``, arrays,
+objects; tuples and sets become arrays). Values JSON has no type for become strings spelled
+as csv spells them (``delimited.ruby_str``): ``Decimal`` ``"12.50"``, date ``"2026-01-01"``,
+datetime ``"2026-01-01 10:00:00"`` (a space; aware: ``"...+00:00"``), time ``"10:30:00"``,
+UUID its text, bytes as UTF-8 text. So a record renders to the same text in every format.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import io
 import json
 import os
 from collections.abc import Iterable, Iterator
 from typing import IO, Any
 
+from .delimited import json_default
 from .errors import MalformedLine, excerpt
 
 _DECODER = json.JSONDecoder()
@@ -36,21 +42,11 @@ def json_value(line: str, line_number: int | None = None) -> Any:
         ) from None
 
 
-def _default(value: Any) -> Any:
-    if isinstance(value, (dt.date, dt.time)):
-        return value.isoformat()
-    if isinstance(value, (bytes, bytearray)):
-        return bytes(value).decode("utf-8", "replace")
-    if isinstance(value, (set, frozenset, tuple)):
-        return list(value)
-    return str(value)  # Decimal, ObjectId, UUID, ...: their text, as Ruby's to_json does
-
-
 def json_line(record: Any) -> str:
-    """Compact JSON, non-ASCII kept as is; dates become ISO text and Decimals strings."""
+    """Compact JSON, non-ASCII kept as is; Decimals, dates, UUIDs... as their csv text."""
     try:
         return json.dumps(
-            record, separators=(",", ":"), ensure_ascii=False, default=_default, allow_nan=False
+            record, separators=(",", ":"), ensure_ascii=False, default=json_default, allow_nan=False
         )
     except ValueError as error:  # NaN / Infinity have no JSON spelling
         raise MalformedLine(f"Cannot render JSON: {error}: {excerpt(record)}") from None

@@ -3,22 +3,38 @@
 Records are dicts keyed by column name. Reading walks the file batch by batch and writing
 buffers ``row_group_size`` records before writing them as one row group, so memory stays
 bounded by one batch whatever the file's size.
+
+Column types are inferred from the first row group, each Python type to its Parquet type,
+so that reading back gives the same Python values: ``Decimal`` → ``decimal128(precision,
+scale)`` wide enough for every value of that group (``decimal256`` beyond 38 digits),
+``date`` → ``date32``, naive ``datetime`` → ``timestamp('us')``, aware → ``timestamp('us',
+tz=...)`` (the first value's zone), ``time`` → ``time64('us')``, ``UUID`` → string,
+``bytes`` → binary, lists → list columns, dicts → struct columns. A value of a later row
+group that does not fit (a wider Decimal, an aware datetime in a naive column, ...) raises
+``TabularError`` naming the column, as do naive and aware datetimes mixed in one group and
+Decimal NaN or Infinity.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import shutil
 import tempfile
+import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from decimal import Decimal
 from typing import IO, Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .errors import TabularError
+from .errors import TabularError, check_one_file
 
 PathOrFile = str | os.PathLike | IO[bytes]
+
+#: Types pyarrow converts as they are: a column holding only these needs no look at its values.
+_PLAIN_TYPES = frozenset({str, int, float, bool, bytes, dt.date, dt.time, list, dict, type(None)})
 
 
 def read_parquet(
@@ -27,8 +43,10 @@ def read_parquet(
     """Yield each row of a Parquet file as a dict, reading ``batch_size`` rows at a time.
 
     ``columns`` reads only those columns. A non-seekable stream is spooled to a temporary
-    file first, because Parquet keeps its index at the end of the file.
+    file first, because Parquet keeps its index at the end of the file. A zip stream of
+    several entries raises ``TabularError`` (pass ``zip_entry=`` to ``open_read``).
     """
+    check_one_file(source, "Parquet")
     spool = None
     if not isinstance(source, (str, os.PathLike)) and not _seekable(source):
         spool = tempfile.TemporaryFile()
@@ -71,8 +89,9 @@ def write_parquet(
 
     The columns are ``columns``, else the schema's names, else the keys of the first record;
     other keys are ignored and missing ones are null. Without ``schema`` the column types are
-    inferred from the first row group (a column that is all null there is written as
-    string); a later value of another type raises ``TabularError`` naming the column.
+    inferred from the first row group (see the module docstring; a column that is all null
+    there is written as string); a later value of another type raises ``TabularError``
+    naming the column.
     """
     if schema is not None and columns is None:
         columns = schema.names
@@ -97,6 +116,61 @@ def write_parquet(
     return count
 
 
+def _prepare(name: str, values: list[Any]) -> tuple[list[Any], bool | None]:
+    """The values as pyarrow should see them, and whether their datetimes are aware.
+
+    UUIDs become their text; naive and aware datetimes together, and Decimal NaN or
+    Infinity, raise ``TabularError``. The flag is None when there is no datetime.
+    """
+    kinds = set(map(type, values))
+    if kinds <= _PLAIN_TYPES:
+        return values, None
+    if any(issubclass(kind, uuid.UUID) for kind in kinds):
+        values = [str(value) if isinstance(value, uuid.UUID) else value for value in values]
+    aware: bool | None = None
+    if any(issubclass(kind, dt.datetime) for kind in kinds):
+        zones = {
+            value.utcoffset() is not None for value in values if isinstance(value, dt.datetime)
+        }
+        if len(zones) > 1:
+            raise TabularError(
+                f"Parquet column {name!r}: naive and aware datetimes mixed; a column is one or "
+                "the other"
+            )
+        aware = zones.pop()
+    if any(issubclass(kind, Decimal) for kind in kinds):
+        bad = next(
+            (v for v in values if isinstance(v, Decimal) and not v.is_finite()), None
+        )
+        if bad is not None:
+            raise TabularError(f"Parquet column {name!r}: Decimal {bad} has no Parquet value")
+    return values, aware
+
+
+def _column(name: str, values: list[Any], type_: pa.DataType | None) -> pa.Array:
+    """One column of a row group: its type inferred (``type_`` None) or checked."""
+    values, aware = _prepare(name, values)
+    if type_ is None:
+        try:
+            array = pa.array(values)
+        except (pa.ArrowException, ValueError, TypeError) as error:
+            raise TabularError(f"Parquet column {name!r}: cannot infer a type: {error}") from None
+        if pa.types.is_null(array.type):
+            return array.cast(pa.string())
+        return array
+    if aware is not None and pa.types.is_timestamp(type_) and aware != (type_.tz is not None):
+        kind = "an aware" if aware else "a naive"
+        raise TabularError(
+            f"Parquet column {name!r}: {kind} datetime does not fit type {type_}"
+        )
+    try:
+        return pa.array(values, type=type_)
+    except (pa.ArrowException, ValueError, TypeError) as error:
+        raise TabularError(
+            f"Parquet column {name!r}: a value does not fit type {type_}: {error}"
+        ) from None
+
+
 def _write_batch(
     target: PathOrFile,
     writer: pq.ParquetWriter | None,
@@ -106,30 +180,16 @@ def _write_batch(
     compression: str,
 ) -> tuple[pq.ParquetWriter, pa.Schema]:
     if schema is None:
-        arrays = []
-        for name in columns:
-            try:
-                array = pa.array([record.get(name) for record in batch])
-            except (pa.ArrowException, ValueError, TypeError) as error:
-                raise TabularError(
-                    f"Parquet column {name!r}: cannot infer a type: {error}"
-                ) from None
-            arrays.append(array.cast(pa.string()) if pa.types.is_null(array.type) else array)
+        arrays = [_column(name, [record.get(name) for record in batch], None) for name in columns]
         schema = pa.schema(
             [pa.field(name, array.type) for name, array in zip(columns, arrays, strict=True)]
         )
-        table = pa.Table.from_arrays(arrays, schema=schema)
     else:
-        arrays = []
-        for field in schema:
-            try:
-                values = [record.get(field.name) for record in batch]
-                arrays.append(pa.array(values, type=field.type))
-            except (pa.ArrowException, ValueError, TypeError) as error:
-                raise TabularError(
-                    f"Parquet column {field.name!r}: a value does not fit type {field.type}: {error}"
-                ) from None
-        table = pa.Table.from_arrays(arrays, schema=schema)
+        arrays = [
+            _column(field.name, [record.get(field.name) for record in batch], field.type)
+            for field in schema
+        ]
+    table = pa.Table.from_arrays(arrays, schema=schema)
     if writer is None:
         writer = pq.ParquetWriter(target, schema, compression=compression)
     writer.write_table(table, row_group_size=max(len(batch), 1))

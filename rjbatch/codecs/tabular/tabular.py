@@ -22,7 +22,7 @@ from .delimited import (
 )
 from .errors import MalformedLine, MissingHeader, TabularError, UnknownFormat
 from .fixed import FixedLayout
-from .header import RowMapper, restrict_columns
+from .header import DUPLICATE_COLUMNS, RowMapper, resolve_duplicates, restrict_columns
 from .jsonl import json_line, json_value
 
 #: Every format a ``Tabular`` understands.
@@ -46,6 +46,11 @@ class Tabular:
     ``header_cleanser="none"``) and applies ``allowed_columns``, ``required_columns`` and
     ``skip_unknown``. ``skip_unknown`` defaults to False: a column outside
     ``allowed_columns`` raises ``InvalidHeader`` instead of being dropped quietly.
+
+    A column name that occurs twice (after cleansing: ``Name`` and ``name``), in a header
+    row or in preset ``columns``, raises ``InvalidHeader`` naming it and its positions
+    (``duplicate column 'name' (columns 2, 3, 4)``), since a dict would keep only one of
+    the values; ``duplicate_columns="rename"`` names the later ones ``name_2``, ``name_3``.
     """
 
     def __init__(
@@ -58,6 +63,7 @@ class Tabular:
         skip_unknown: bool = False,
         header_cleanser: str = "default",
         format_options: Mapping[str, Any] | None = None,
+        duplicate_columns: str = "error",
     ) -> None:
         name = str(format or "csv").lower()
         name = _ALIASES.get(name, name)
@@ -67,7 +73,12 @@ class Tabular:
             raise TabularError(
                 f"header_cleanser must be one of {HEADER_CLEANSERS}, not {header_cleanser!r}"
             )
+        if duplicate_columns not in DUPLICATE_COLUMNS:
+            raise TabularError(
+                f"duplicate_columns must be one of {DUPLICATE_COLUMNS}, not {duplicate_columns!r}"
+            )
         self.format = name
+        self.duplicate_columns = duplicate_columns
         self.allowed_columns = None if allowed_columns is None else list(allowed_columns)
         self.required_columns = None if required_columns is None else list(required_columns)
         self.skip_unknown = bool(skip_unknown)
@@ -98,8 +109,12 @@ class Tabular:
 
     @columns.setter
     def columns(self, columns: Sequence[str] | None) -> None:
-        self._columns = None if columns is None else list(columns)
-        self._mapper = None if columns is None else RowMapper(self._columns)
+        # duplicates raise, or are renamed (duplicate_columns): never silently merged
+        if columns is None:
+            self._columns = self._mapper = None
+            return
+        self._columns = resolve_duplicates(columns, self.duplicate_columns)
+        self._mapper = RowMapper(self._columns)
 
     @property
     def has_header_row(self) -> bool:
@@ -121,7 +136,8 @@ class Tabular:
     ) -> list[str] | None:
         """Read the header row, set ``columns`` and return them; None for a blank line.
 
-        Raises ``InvalidHeader`` for unknown (unless ``skip_unknown``) or missing columns.
+        Raises ``InvalidHeader`` for unknown (unless ``skip_unknown``), duplicated (unless
+        ``duplicate_columns="rename"``) or missing columns.
         """
         if isinstance(line_or_row, str):
             if self.format == "csv":
@@ -145,6 +161,7 @@ class Tabular:
             allowed_columns=self.allowed_columns,
             required_columns=self.required_columns,
             skip_unknown=self.skip_unknown,
+            duplicate_columns=self.duplicate_columns,
         )
         self.columns = columns
         self.rejected_columns = rejected
@@ -366,6 +383,7 @@ class Tabular:
             "skip_unknown": self.skip_unknown,
             "header_cleanser": self.header_cleanser,
             "format_options": format_options,
+            "duplicate_columns": self.duplicate_columns,
         }
 
     @classmethod
