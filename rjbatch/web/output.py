@@ -128,11 +128,18 @@ def choose(request: Request, job: BatchJob, outputs: list[dict], inputs: list[di
     return found
 
 
-def known_columns(job: BatchJob, kind: str, name: str) -> list[str] | None:
+def known_columns(job: BatchJob, kind: str, name: str, rows: list[dict[str, Any]]) -> list[str] | None:
+    """The columns to show: the category's own, else the input's and the new keys on this page."""
     if kind == "input":
         return job.input_category(name).columns or None
-    columns = job.output_category(name).columns or job.sliced_output(name).base_columns
-    return list(columns) if columns else None
+    output = job.sliced_output(name)
+    columns = list(output.settings.columns or output.base_columns or [])
+    if output.is_tabular and not output.settings.columns:
+        for row in rows:
+            record = row.get("record")
+            if isinstance(record, dict):
+                columns += [key for key in record if key not in columns]
+    return columns or None
 
 
 # -- reading a page of records --------------------------------------------------------------
@@ -308,10 +315,11 @@ def browse(request: Request, job: BatchJob) -> dict[str, Any]:
         return view
     if may_see:
         kind, name = selected["kind"], selected["name"]
-        columns = known_columns(job, kind, name)
         p = view["paging"]
+        rows = list(read_records(job, kind, name, p["offset"], p["per"]))
+        columns = known_columns(job, kind, name, rows)
         view["columns"] = columns
-        view["rows"] = [show_record(row, columns) for row in read_records(job, kind, name, p["offset"], p["per"])]
+        view["rows"] = [show_record(row, columns) for row in rows]
         view["extra_column"] = any(row.get("extra") for row in view["rows"])
         if kind == "output":
             settings = job.output_category(name)

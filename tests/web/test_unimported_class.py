@@ -24,12 +24,12 @@ def test_job_page_and_category_downloads_of_a_class_mission_control_never_import
     late = editor.get(f"/jobs/{job_id}/output/download?category=late&format=csv")
     assert late.status_code == 200
     assert list(csv.reader(io.StringIO(late.text))) == [
-        ["id", "carrier", "delay", "late", "day"], ["2", "AA", "30.0", "true", "2026-01-02"],
-        ["4", "UA", "11.0", "true", "2026-01-04"]]
+        ["id", "carrier", "delay", "day", "late"], ["2", "AA", "30.0", "2026-01-02", "true"],
+        ["4", "UA", "11.0", "2026-01-04", "true"]]
     as_parquet = editor.get(f"/jobs/{job_id}/output/download?category=late&format=parquet")
     import pyarrow.parquet as pq
 
     assert pq.read_table(io.BytesIO(as_parquet.content)).column("id").to_pylist() == [2, 4]
     browse = editor.get(f"/api/jobs/{job_id}/output?category=late")
-    assert browse.json()["columns"] == ["id", "carrier", "delay", "late", "day"]
+    assert browse.json()["columns"] == ["id", "carrier", "delay", "day", "late"]
     assert [r["value"]["id"] for r in browse.json()["records"]] == [2, 4]
