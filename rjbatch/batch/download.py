@@ -10,7 +10,7 @@ renamed over it).
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from rjbatch.batch.sliced import CSV_FORM
@@ -57,7 +57,9 @@ def write(output: SlicedOutput, target: Any = None, *, header_line: str | None =
         header_line = tabular.render_header()
     copy_csv = tabular is not None and tabular.format == "csv" and tabular.columns == settings.columns
     count = 0
-    with LineWriter(target, file_name=name, streams=streams, delimiter=delimiter, encoding=encoding) as writer:
+    to_text = _json_text if fmt == "json" else _plain_text
+    with LineWriter(target, file_name=name, streams=streams, delimiter=delimiter, encoding=encoding,
+                    to_text=to_text) as writer:
         if header_line is not None:
             writer.write(header_line)
         for piece in output.slices():
@@ -66,7 +68,7 @@ def write(output: SlicedOutput, target: Any = None, *, header_line: str | None =
             elif tabular is not None:
                 lines = _render(tabular, output.records_of(piece))
             else:
-                lines = _plain_lines(output.records_of(piece), json_lines=fmt == "json")
+                lines = output.records_of(piece)  # the writer spells what is not text
             count += writer.write_many(lines)
             if on_progress:
                 on_progress(count)
@@ -91,15 +93,20 @@ def _render(tabular: Any, records: list[Any]) -> list[Any]:
     return [record if isinstance(record, str) else tabular.render(record) for record in records]
 
 
-def _plain_lines(records: list[Any], json_lines: bool) -> Iterable[Any]:
-    """A line per record: text as it is, dicts and lists (and anything, for .jsonl) as JSON."""
+def _plain_text(record: Any) -> str:
+    """A plain record that is not a string: dicts and lists as JSON, None empty."""
     from rjbatch.codecs.tabular.jsonl import json_line
 
-    if all(type(record) is str for record in records):
-        return records
-    return [record if isinstance(record, str)
-            else json_line(record) if json_lines or isinstance(record, dict | list) else record
-            for record in records]
+    if record is None:
+        return ""
+    return json_line(record) if isinstance(record, dict | list) else str(record)
+
+
+def _json_text(record: Any) -> str:
+    """A plain record in a .jsonl file: strings as they are (JSON text already), else JSON."""
+    from rjbatch.codecs.tabular.jsonl import json_line
+
+    return record if isinstance(record, str) else json_line(record)
 
 
 def _rows(output: SlicedOutput) -> Iterator[Any]:

@@ -475,7 +475,9 @@ class LineWriter:
     """Writes lines through the stream chain: ``with LineWriter("out.csv.gz") as w: w.write(x)``.
 
     Each line is followed by ``delimiter``; ``None`` becomes an empty line, other non-strings
-    are written with ``str()``. The target appears (atomically, for a local path) on exit.
+    are written with ``str()``, or with ``to_text`` when given (it sees only the lines that
+    are not strings, so strings pay nothing for it). The target appears (atomically, for a
+    local path) on exit.
     """
 
     _CHUNK = 4096
@@ -490,7 +492,9 @@ class LineWriter:
         encoding: str = "utf-8",
         zip_entry: str | None = None,
         transport_params: dict[str, Any] | None = None,
+        to_text: Callable[[Any], str] | None = None,
     ) -> None:
+        self._to_text = to_text or _as_text
         self._cm = open_write(
             target, file_name=file_name, streams=streams, zip_entry=zip_entry,
             transport_params=transport_params,
@@ -516,7 +520,8 @@ class LineWriter:
 
     def write(self, line: Any) -> None:
         """Write one line (its delimiter is added)."""
-        self._out()((_as_text(line) + self.delimiter).encode(self.encoding))
+        text = line if line.__class__ is str else self._to_text(line)
+        self._out()((text + self.delimiter).encode(self.encoding))
         self.lines_written += 1
 
     def write_many(self, lines: Iterable[Any]) -> int:
@@ -536,7 +541,7 @@ class LineWriter:
             try:
                 text = d.join(chunk)
             except TypeError:
-                text = d.join(map(_as_text, chunk))
+                text = d.join(map(self._to_text, chunk))
             out((text + d).encode(self.encoding))
             count += len(chunk)
         self.lines_written += count
