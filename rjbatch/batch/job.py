@@ -570,9 +570,7 @@ class _SliceProcessor:
 
     def _existing(self, slice_id: int) -> dict[str, list[Any]]:
         """The outputs a failed slice wrote before its failing record (a retry appends to them)."""
-        stored = self.job._store().output_slices_for(self.job.id, slice_id)
-        return {name: self.outputs[name].records_of(piece) for name, piece in stored.items()
-                if name in self.outputs}
+        return self.input.outputs_before_failure(slice_id, self.outputs)
 
     def _perform_all(self, records: list[Any], start: int, results: dict[str, list[Any]]) -> int:
         """Call perform on each record from ``start``; the one loop every record goes through."""

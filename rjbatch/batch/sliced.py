@@ -203,6 +203,12 @@ class SlicedInput(Sliced):
     def fail(self, piece: Doc, index: int, exception: Doc, outputs: dict[str, Doc]) -> None:
         self.store.fail_slice(self.job_id, self.category, piece["id"], index + 1, exception, outputs)
 
+    def outputs_before_failure(self, slice_id: int, outputs: dict[str, SlicedOutput]) -> dict[str, list[Any]]:
+        """The records a failed slice wrote before its failing record, per output category
+        (a retry resumes there and appends to them)."""
+        stored = self.store.output_slices_for(self.job_id, slice_id)
+        return {name: outputs[name].records_of(piece) for name, piece in stored.items() if name in outputs}
+
     def requeue(self, worker_or_server: str) -> int:
         return self.store.requeue_job_slices(self.job_id, self.category, worker_or_server)
 
