@@ -59,6 +59,12 @@ class InputCounts:
     def slices(self) -> int:
         return self.queued + self.running + self.failed
 
+    def by_state(self) -> dict[str, tuple[int, int]]:
+        """``{state: (slices, records)}`` of the states that hold slices."""
+        found = {"queued": (self.queued, self.queued_records), "running": (self.running, self.running_records),
+                 "failed": (self.failed, self.failed_records)}
+        return {state: pair for state, pair in found.items() if pair[0]}
+
     @property
     def records(self) -> int:
         return self.queued_records + self.running_records + self.failed_records
