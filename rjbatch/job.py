@@ -475,8 +475,10 @@ class Job(metaclass=JobMeta):
     def _after_event(self, event: str, *args: Any) -> None:
         """Rocket Job's own after-callbacks, which run after all of the class's."""
         if event == "complete" and self.destroy_on_complete and self.is_persisted:
-            if self.__dict__.get("_defer_delete") and self._plain_destroy():
-                self._destroyed = True  # the worker's next claim deletes it (one lock, not two)
+            if self.__dict__.get("_defer_delete") and self.__dict__.get("_completion_unsaved") \
+                    and self._plain_destroy():
+                # still stored as running: the worker's next claim deletes it (one lock, not two)
+                self._destroyed = True
                 return
             self._callbacks.run(self, "before_destroy")
             if not self._store().delete_jobs({"_id": self.id, "state": {"$in": ["running", "completed"]}}):
@@ -555,6 +557,7 @@ class Job(metaclass=JobMeta):
                 # with after_complete callbacks the completion is saved first, so they
                 # see it stored (a Restart's next instance, a Singleton's check)
                 skip_save = self.destroy_on_complete and not self._callbacks.by_kind["after_complete"]
+                self.__dict__["_completion_unsaved"] = persisted and skip_save
                 self._fire("complete", persist=persisted and not skip_save,
                            where={"state": states.RUNNING} if persisted else None)
             elif self.is_persisted:

@@ -6,6 +6,7 @@ import os
 import time
 from datetime import date
 
+import rjbatch
 from rjbatch import Job, field
 from rjbatch.batch import BatchJob
 from rjbatch.plugins import Cron
@@ -113,3 +114,16 @@ class LinesImportJob(BatchJob):
 
     def perform(self, line):
         return line.upper()
+
+
+class CallbackJob(Job):
+    """Destroyed on completion (the default) although it has an ``after_complete`` callback."""
+
+    log_path = field(str)
+
+    @rjbatch.after_complete
+    def note_completion(self):
+        append_line(self.log_path, self.id)
+
+    def perform(self):
+        return None

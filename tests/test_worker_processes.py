@@ -187,3 +187,20 @@ def test_filter_and_exclude_choose_which_classes_a_server_runs(servers, tmp_path
     assert not record_log.exists()
     servers.start("--filter", "RecordJob", workers=1)
     wait_until(record_log.exists, message="the filtered server to run RecordJob")
+
+
+def test_jobs_with_after_complete_callbacks_are_destroyed_on_completion_under_a_worker(servers, tmp_path):
+    from tests.sample_jobs import CallbackJob, TickJob
+
+    log = tmp_path / "completed.log"
+    ticks = tmp_path / "ticks.log"
+    TickJob.create(log_path=str(ticks))
+    callbacks = [CallbackJob.create(log_path=str(log)) for _ in range(5)]
+    servers.start(workers=2)
+    wait_until(lambda: log.exists() and len(read_lines(log)) == 5, message="callback jobs completed")
+    wait_until(lambda: CallbackJob.count() == 0, timeout=10, message="callback jobs destroyed")
+    wait_until(lambda: ticks.exists() and len(read_lines(ticks)) >= 3, timeout=20, message="three ticks")
+    assert sorted(read_lines(log)) == sorted(job.id for job in callbacks)
+    # each tick scheduled the next one and was destroyed: one instance left, never completed ones
+    assert TickJob.completed().count() == 0
+    assert TickJob.count() == 1
