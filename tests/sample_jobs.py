@@ -127,3 +127,16 @@ class CallbackJob(Job):
 
     def perform(self):
         return None
+
+
+class SpanJob(Job):
+    """Logs "start <pid> <time>" and, after sleeping, "end <pid> <time>": runs must not overlap."""
+
+    destroy_on_complete = False
+    log_path = field(str)
+    sleep_seconds = field(float, 3.0)
+
+    def perform(self):
+        append_line(self.log_path, f"start {os.getpid()} {time.time()}")
+        time.sleep(self.sleep_seconds)
+        append_line(self.log_path, f"end {os.getpid()} {time.time()}")

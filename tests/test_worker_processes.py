@@ -204,3 +204,34 @@ def test_jobs_with_after_complete_callbacks_are_destroyed_on_completion_under_a_
     # each tick scheduled the next one and was destroyed: one instance left, never completed ones
     assert TickJob.completed().count() == 0
     assert TickJob.count() == 1
+
+
+def test_a_supervisor_killed_under_a_long_job_takes_its_worker_along_and_the_job_runs_once(servers, tmp_path):
+    from tests.sample_jobs import SpanJob
+
+    log = tmp_path / "spans.log"
+    job = SpanJob.create(log_path=str(log), sleep_seconds=3.0)
+    doomed = servers.start(name="doomed", workers=1)
+    wait_until(log.exists, message="the doomed server to start the job")
+    survivor = servers.start(name="survivor", workers=1)
+    orphan_pid = int(read_lines(log)[0].split()[1])
+    os.kill(doomed.pid, signal.SIGKILL)  # the supervisor alone: its worker must not go on
+    doomed.wait(timeout=10)
+    wait_until(lambda: not _alive(orphan_pid), timeout=5, message="the orphaned worker to die with it")
+    wait_until(lambda: job.reload().is_completed, timeout=30, message="the survivor to run the job")
+    events = [line.split() for line in read_lines(log)]
+    assert [kind for kind, *_ in events] == ["start", "start", "end"]  # one run finished, none overlapped
+    assert events[1][1] == events[2][1] != str(orphan_pid)
+    assert survivor.poll() is None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:  # a zombie (exited, not yet reaped) counts as dead
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split(")")[-1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False

@@ -64,6 +64,7 @@ class _LocalWorkers:
                 server_name=self.name, worker_id=self.next_id, database=self.job._store().url,
                 jobs=self.jobs, only_job_id=self.job.id, max_poll_seconds=0.5,
                 re_check_seconds=config.settings.re_check_seconds, log_level=logging.CRITICAL,
+                supervisor_pid=os.getpid(),
             )
             self.next_id += 1
             stop = self.context.Event()

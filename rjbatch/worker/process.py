@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import sys
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,6 +36,7 @@ class WorkerSpec:
     re_check_seconds: float = 60.0
     log_level: int = logging.INFO
     settings: dict[str, Any] = field(default_factory=dict)
+    supervisor_pid: int | None = None  # the worker dies with it (see die_with_supervisor)
 
     @property
     def name(self) -> str:
@@ -51,8 +53,33 @@ def base_filter(include: str | None, exclude: str | None) -> dict[str, Any]:
     return {"_type": conditions} if conditions else {}
 
 
+def die_with_supervisor(supervisor_pid: int | None) -> None:
+    """Have the kernel kill this worker the moment its supervisor dies (Linux).
+
+    An orphaned worker must not go on: the servers that see the supervisor's heartbeat stop
+    requeue its job and start it elsewhere, and the two runs would overlap. Without
+    ``prctl`` (not Linux) the worker notices the new parent between units of work.
+    """
+    if supervisor_pid is None:
+        return
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        except (OSError, AttributeError):  # pragma: no cover - a libc without prctl
+            logger.warning("no parent-death signal here: an orphaned worker stops between jobs")
+    if os.getppid() != supervisor_pid:  # it died before the signal was armed
+        os._exit(1)
+
+
+_PR_SET_PDEATHSIG = 1
+
+
 def worker_main(spec: WorkerSpec, stop: Any) -> None:
     """Entry point of a worker process (``stop`` is a multiprocessing Event)."""
+    die_with_supervisor(spec.supervisor_pid)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the supervisor, which decides
     signal.signal(signal.SIGTERM, lambda *_: stop.set())  # finish the current work, then leave
     config.reset_store()

@@ -161,6 +161,7 @@ class Supervisor:
             re_check_seconds=self.settings.re_check_seconds, log_level=self.options.log_level,
             settings={"re_check_seconds": self.settings.re_check_seconds,
                       "max_poll_seconds": self.settings.max_poll_seconds},
+            supervisor_pid=os.getpid(),
         )
         self.next_worker_id += 1  # worker ids are never reused in one server's life
         stop = self.context.Event()
