@@ -545,6 +545,7 @@ class Job(metaclass=JobMeta):
         if not self.is_running:
             raise InvalidTransition("perform", self.state, type(self).__name__)
         output = None
+        fence = self._fence(worker_name)
         try:
             output = self._perform_logged()
             if self.collect_output:
@@ -558,15 +559,31 @@ class Job(metaclass=JobMeta):
                 # see it stored (a Restart's next instance, a Singleton's check)
                 skip_save = self.destroy_on_complete and not self._callbacks.by_kind["after_complete"]
                 self.__dict__["_completion_unsaved"] = persisted and skip_save
-                self._fire("complete", persist=persisted and not skip_save,
-                           where={"state": states.RUNNING} if persisted else None)
-            elif self.is_persisted:
-                self._save()
+                if not self._fire("complete", persist=persisted and not skip_save, where=fence):
+                    self._log_stale_run(worker_name, "completion")
+            elif self.is_persisted and not self._save(where=fence):
+                self._log_stale_run(worker_name, "result")
         except Exception as exc:
-            self._fail_with(exc, worker_name)
+            self._fail_with(exc, worker_name, where=fence)
             if re_raise:
                 raise
         return output
+
+    def _fence(self, worker_name: str | None) -> dict[str, Any] | None:
+        """What this run's writes require of the stored job: still running, and held by this
+        worker. A run whose job was requeued meanwhile (its worker thought dead) and taken
+        by another worker has its late writes refused, so the record holds one run only."""
+        if not self.is_persisted:
+            return None
+        fence: dict[str, Any] = {"state": states.RUNNING}
+        if worker_name and self.worker_name == worker_name:
+            fence["worker_name"] = worker_name
+        return fence
+
+    def _log_stale_run(self, worker_name: str | None, what: str) -> None:
+        self.logger.warning("%s of %s refused: it was requeued meanwhile (now %s, held by %s); "
+                            "this run's work is dropped", what, worker_name, self.state,
+                            self.worker_name or "nobody")
 
     def _work(self, worker_name: str, context: Any = None) -> bool:
         """A worker's entry point; True when it should look for more work at once."""
@@ -622,14 +639,19 @@ class Job(metaclass=JobMeta):
     def _perform_if_running(self) -> Any:
         return self.perform() if self.is_running else None
 
-    def _fail_with(self, exc: BaseException, worker_name: str | None) -> None:
-        """Record an exception: fail the job if it may fail, else only keep the exception."""
+    def _fail_with(self, exc: BaseException, worker_name: str | None,
+                   where: dict[str, Any] | None = None) -> None:
+        """Record an exception: fail the job if it may fail, else only keep the exception.
+
+        ``where``: the run's fence; a stale run's failure is dropped, not stored.
+        """
         if self.is_failed or not self.may("fail"):
             self.exception = JobException.from_exception(exc, worker_name)
         else:
             self._fire("fail", exc, worker_name, persist=False)
-        if self.is_persisted:
-            self._save(validate=False)
+        if self.is_persisted and not self._save(validate=False, where=where):
+            self.reload()
+            self._log_stale_run(worker_name, "failure")
 
     # -- queries ------------------------------------------------------------------------
     @classmethod

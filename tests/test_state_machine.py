@@ -313,3 +313,35 @@ def test_perform_now_on_an_invalid_job_raises_validation_error():
     with pytest.raises(ValidationError, match="priority"):
         job.perform_now()
     assert job.is_queued
+
+
+def test_a_stale_workers_late_completion_and_failure_are_refused():
+    from rjbatch.config import get_store
+    from rjbatch.worker.picking import WorkerFilter, next_available_job
+
+    class Fenced(Job):
+        destroy_on_complete = False
+        runs = field(int, 0)
+
+        def perform(self):
+            self.runs += 1
+            if self.runs_should_fail:
+                raise ValueError("late failure")
+
+    store = get_store()
+    for fails in (False, True):
+        Fenced.create()
+        stale = next_available_job("host-a:1:1", WorkerFilter(), store)
+        Job.requeue_dead_server("host-a:1")  # its server was thought dead
+        fresh = next_available_job("host-b:2:1", WorkerFilter(), store)
+        assert fresh.id == stale.id and fresh.worker_name == "host-b:2:1"
+        stale.runs_should_fail = fails
+        stale._run("host-a:1:1")  # finishes late: neither its completion nor its failure lands
+        stored = Fenced.find(stale.id)
+        assert stored.is_running and stored.worker_name == "host-b:2:1"
+        assert stored.started_at == fresh.started_at and stored.completed_at is None
+        assert stored.exception is None and stored.runs == 0
+        fresh.runs_should_fail = False
+        fresh._run("host-b:2:1")
+        assert Fenced.find(fresh.id).is_completed and Fenced.find(fresh.id).runs == 1
+        Fenced.find(fresh.id).delete()
