@@ -140,3 +140,18 @@ class SpanJob(Job):
         append_line(self.log_path, f"start {os.getpid()} {time.time()}")
         time.sleep(self.sleep_seconds)
         append_line(self.log_path, f"end {os.getpid()} {time.time()}")
+
+
+class SlowRecordsJob(BatchJob):
+    """Logs every perform call; each record takes ``pause_seconds``."""
+
+    collect_output = True
+    destroy_on_complete = False
+    slice_size = 2
+    log_path = field(str)
+    pause_seconds = field(float, 0.3)
+
+    def perform(self, number):
+        append_line(self.log_path, str(number))
+        time.sleep(self.pause_seconds)
+        return number * 2

@@ -66,3 +66,26 @@ def test_sigterm_in_the_middle_of_a_batch_job_then_a_new_server_finishes_it_exac
     servers.start(workers=2)
     wait_until(lambda: job.reload().is_completed, timeout=120, interval=0.2, message="completion")
     assert list(job.output()) == [n * 2 for n in range(1, count + 1)]
+
+
+def test_sigterm_with_a_short_grace_loses_at_most_the_slice_in_flight(servers, tmp_path):
+    from tests.processes import read_lines
+    from tests.sample_jobs import SlowRecordsJob
+
+    log = tmp_path / "performed.log"
+    count = 30
+    job = SlowRecordsJob(log_path=str(log), pause_seconds=0.3)  # 2 records a slice: 0.6 s each
+    job.upload(list(range(1, count + 1)))
+    job.save()
+    first = servers.start("--shutdown-grace-seconds", "2", workers=1)
+    wait_until(lambda: log.exists() and len(read_lines(log)) >= 7, timeout=60, message="some records")
+    first.send_signal(signal.SIGTERM)
+    assert first.wait(timeout=30) == 0
+    job.reload()
+    assert job.input.running_count() == 0  # the slices not begun went back to the queue
+    done_before = count - job.input.counts().queued_records
+    assert done_before >= 6  # every finished slice was committed before the worker left
+    servers.start(workers=1)
+    wait_until(lambda: job.reload().is_completed, timeout=60, interval=0.2, message="completion")
+    assert list(job.output()) == [n * 2 for n in range(1, count + 1)]
+    assert len(read_lines(log)) <= count + SlowRecordsJob.slice_size  # redone: the slice in flight at most

@@ -25,6 +25,8 @@ from rjbatch.fields import computed, field
 from rjbatch.job import Job
 
 BEFORE, PROCESSING, AFTER = "before", "processing", "after"
+#: A worker commits its finished slices at least this often (and before it stops).
+COMMIT_SECONDS = 0.25
 
 
 class UnknownCategory(RjbatchError, KeyError):
@@ -389,7 +391,7 @@ class BatchJob(Job):
                 claimed = self._apply_worker_throttle(processor.input, claimed, context)
                 if not claimed:
                     return True
-                processor.run(claimed)
+                processor.run(claimed, context.should_stop)
                 if time.monotonic() - started >= context.re_check_seconds:
                     return False  # go back to the claim, which prefers higher priorities
                 continue
@@ -518,13 +520,28 @@ class _SliceProcessor:
         self.has_main = "main" in self.outputs
         self.skip_none = self.parse is not None  # blank lines of a tabular file are not performed
 
-    def run(self, claimed: list[dict]) -> None:
+    def run(self, claimed: list[dict], should_stop: Callable[[], bool] = lambda: False) -> None:
+        """Process claimed slices, committing finished ones at least every ``COMMIT_SECONDS``.
+
+        A stop request is honoured between slices: what is finished is committed and the
+        slices not begun go back to the queue, so a grace period that runs out loses at
+        most the slice in flight. Fast slices share one transaction (the claim-in-batches
+        lever); a slow one is committed as soon as it finishes.
+        """
         done: list[tuple[int, dict[str, dict]]] = []
-        for piece in claimed:
+        committed_at = time.monotonic()
+        for position, piece in enumerate(claimed):
+            if position and should_stop():
+                self.input.release(claimed[position:])
+                break
             outputs = self._process(piece)
             if outputs is not None:
                 done.append((piece["id"], outputs))
-        self.input.complete(done)
+            if done and time.monotonic() - committed_at >= COMMIT_SECONDS:
+                self.input.complete(done)
+                done, committed_at = [], time.monotonic()
+        if done:
+            self.input.complete(done)
 
     def _process(self, piece: dict) -> dict[str, dict] | None:
         """Process one slice; its encoded outputs, or None when it failed (already stored)."""
