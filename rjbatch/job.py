@@ -349,7 +349,7 @@ class Job(metaclass=JobMeta):
             elif described.choices is not None and value is not None and value not in described.choices:
                 self.errors.add(name, _choices_message(described.choices))
             if isinstance(value, dict) and _dotted_key(value):
-                self.errors.add(name, f"keys may not contain '.' or start with '$': {_dotted_key(value)!r}")
+                self.errors.add(name, f"keys may not contain '.' (a dot means nesting): {_dotted_key(value)!r}")
         if self.priority is None or not 1 <= self.priority <= 100:
             self.errors.add("priority", "must be between 1 and 100 (1 is the highest)")
         if self.failure_count is None:
@@ -824,11 +824,12 @@ def _choices_message(choices: tuple) -> str:
 
 
 def _dotted_key(value: Any) -> str | None:
-    """A key no store can keep portably (MongoDB forbids dots and leading dollars)."""
+    """A key with a dot: dotted paths mean nesting in every store (a ``$`` is kept: the
+    MongoDB store escapes it)."""
     if isinstance(value, dict):
         for key, inner in value.items():
             key = str(key)
-            if "." in key or key.startswith("$"):
+            if "." in key:
                 return key
             found = _dotted_key(inner)
             if found:

@@ -98,7 +98,9 @@ def _postgres_database_url(request) -> str | None:
 class PostgresServer:
     """Creates, empties and drops the test databases of one PostgreSQL server."""
 
-    TABLES = ("jobs", "input_slices", "output_slices", "servers", "dirmon_entries")
+    # the store's tables live in its own schema, "rjbatch" by default
+    TABLES = ("rjbatch.jobs", "rjbatch.input_slices", "rjbatch.output_slices", "rjbatch.servers",
+              "rjbatch.dirmon_entries")
 
     def __init__(self, admin_url: str) -> None:
         import os

@@ -618,3 +618,19 @@ def test_a_batch_job_yields_its_worker_to_higher_priority_work_after_re_check():
     assert batch.input.count() > 0
     # ...and the claim, ordered by priority, hands it the urgent job first
     assert next_available_job("w:1:1", worker_filter, store).id == urgent.id
+
+
+def test_statistics_keys_from_the_data_never_break_the_job():
+    class Names(BatchJob):
+        destroy_on_complete = False
+
+        def perform(self, name):
+            self.statistics_inc(f"by_name.{name}")
+
+    names = ["O'Brien", 'say "hi"', "C:\\temp", "漢字", "$100", "100%", "a;--b", "line\nbreak"]
+    job = Names()
+    job.upload(names + names[:2])
+    job.save()
+    work_all()
+    assert job.reload().is_completed
+    assert job.statistics["by_name"] == {**{n: 1 for n in names}, "O'Brien": 2, 'say "hi"': 2}

@@ -40,7 +40,7 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure, 
 
 from rjbatch.errors import StoreError
 from rjbatch.fields import to_utc
-from rjbatch.store.protocol import Doc, Filter, Order
+from rjbatch.store.protocol import Doc, Filter, Order, check_field_names
 from rjbatch.store.sqlfilter import FilterError
 from rjbatch.store.waiting import wait_for_new_version
 
@@ -64,6 +64,44 @@ _UPDATABLE_SLICE_FIELDS = {"data", "record_count", "serializer", "state", "proce
 _INLINE_FLAGS = re.compile(r"^\(\?([aiLmsux]+)\)")
 
 
+# -- keys -----------------------------------------------------------------------------
+# MongoDB reads a key starting with "$" as an operator (or a positional path), and BSON
+# keys cannot hold NUL. A stored key that starts with "$" or with this escape gets the
+# escape put in front, and loses it on the way out: reversible, so every key round-trips
+# exactly, and no key from data becomes an operator. NUL in a key is refused.
+KEY_ESCAPE = "\uff04"  # FULLWIDTH DOLLAR SIGN
+
+
+def _key(key: Any) -> str:
+    """A key (a field name or one segment of a path) as stored."""
+    key = str(key)
+    if "\x00" in key:
+        raise StoreError(f"MongoDB cannot store the NUL character in a key: {key!r}")
+    return KEY_ESCAPE + key if key[:1] in ("$", KEY_ESCAPE) else key
+
+
+def _unkey(key: str) -> str:
+    return key[1:] if key[:1] == KEY_ESCAPE else key
+
+
+def _path(name: str) -> str:
+    """A dotted name as a stored path: a dot means nesting; each segment is a key."""
+    if "\x00" in name:
+        raise StoreError(f"MongoDB cannot store the NUL character in a key: {name!r}")
+    if "$" not in name and KEY_ESCAPE not in name:
+        return name
+    return ".".join(_key(part) for part in name.split("."))
+
+
+def _decode(value: Any) -> Any:
+    """A stored value with its keys as they were given (the escape taken off)."""
+    if isinstance(value, dict):
+        return {_unkey(key): _decode(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_decode(item) for item in value]
+    return value
+
+
 # -- values ---------------------------------------------------------------------------
 def _oid(value: Any) -> Any:
     """The stored form of an id: an ObjectId for 24 hex digits, anything else as is."""
@@ -79,7 +117,7 @@ def _encode(value: Any) -> Any:
     if isinstance(value, dt.datetime):
         return to_utc(value)
     if isinstance(value, dict):
-        return {str(k): _encode(v) for k, v in value.items()}
+        return {_key(k): _encode(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_encode(v) for v in value]
     if isinstance(value, dt.date):
@@ -99,21 +137,29 @@ def _encode_id_value(value: Any) -> Any:
 
 def _job_doc(doc: Doc) -> Doc:
     """A job document as stored: ObjectId ``_id``, no transient ``_`` keys."""
+    check_field_names(doc)
     stored = {"_id": _oid(doc["_id"])}
     for name, value in doc.items():
         if name in ("_type", "_classes") or not name.startswith("_"):
-            stored[name] = _encode(value)
+            stored[_key(name)] = _encode(value)
     return stored
 
 
 def _job_changes(changes: Doc) -> Doc:
-    return {name: _encode(value) for name, value in changes.items()
+    check_field_names(changes)
+    return {_key(name): _encode(value) for name, value in changes.items()
             if name in ("_type", "_classes") or not name.startswith("_")}
+
+
+def _fields(doc: Doc) -> Doc:
+    """A server's or dirmon entry's fields as stored (keys escaped, values encoded)."""
+    return {_key(name): _encode(value) for name, value in doc.items() if name != "_id"}
 
 
 def _from_stored(doc: Doc | None) -> Doc | None:
     if doc is None:
         return None
+    doc = _decode(doc)
     if "_id" in doc and isinstance(doc["_id"], ObjectId):
         doc["_id"] = str(doc["_id"])
     return doc
@@ -136,7 +182,7 @@ def translate(filter: Filter | None) -> Doc:
             continue
         if key.startswith("$"):
             raise FilterError(f"unsupported filter operator {key}")
-        name = "_classes" if key == "_class" else key
+        name = "_classes" if key == "_class" else _path(key)
         is_id = name == "_id"
         if isinstance(value, dict) and value and all(k.startswith("$") for k in value):
             conditions: Doc = {}
@@ -188,6 +234,8 @@ def _operator(name: str, op: str, arg: Any, is_id: bool) -> Doc:
         elif not hasattr(arg, "pattern"):
             raise FilterError(f"$not takes a $regex, got {arg!r}")
         pattern, options = _regex(arg)
+        if "\x00" in pattern:  # a BSON regex is a C string
+            raise FilterError(f"a $not $regex cannot hold the NUL character: {pattern!r}")
         return {name: {"$not": Regex(pattern, options)}}
     raise FilterError(f"unsupported filter operator {op}")
 
@@ -210,7 +258,7 @@ def _regex(arg: Any) -> tuple[str, str]:
 
 
 def _sort(order: Order, tiebreak: bool = True) -> list[tuple[str, int]]:
-    sort = [(name, pymongo.DESCENDING if direction < 0 else pymongo.ASCENDING)
+    sort = [(_path(name), pymongo.DESCENDING if direction < 0 else pymongo.ASCENDING)
             for name, direction in order]
     if tiebreak and not any(name == "_id" for name, _ in sort):
         sort.append(("_id", pymongo.ASCENDING))
@@ -438,6 +486,7 @@ class MongoStore:
         """
         if not increments:
             return True
+        increments = {_path(name): amount for name, amount in increments.items()}
         key = {"_id": _oid(job_id)}
         paths = {".".join(parts[:depth]) for parts in (p.split(".") for p in increments)
                  for depth in range(1, len(parts) + 1)}
@@ -445,6 +494,8 @@ class MongoStore:
                     for path in sorted(paths)]
         jobs = self.db[JOBS]
         with self._guard:
+            if self._mock and any("$" in path for path in paths):
+                return self._increment_on_mongomock(key, increments, paths)
             if jobs.update_one({"$and": [key, *no_nulls]}, {"$inc": dict(increments)}).matched_count:
                 return True
             if not jobs.count_documents(key, limit=1):
@@ -453,6 +504,22 @@ class MongoStore:
                 empty = 0 if path in increments else {}
                 jobs.update_one({**key, path: {"$eq": None, "$exists": True}}, {"$set": {path: empty}})
             return jobs.update_one(key, {"$inc": dict(increments)}).matched_count > 0
+
+    def _increment_on_mongomock(self, key: Doc, increments: dict[str, float], paths: set[str]) -> bool:
+        """One path per update, parents first: mongomock reads any "$" in an update path
+        (our escaped keys have one) as a positional operator, which loses its place
+        between the keys of one update and fails on a missing parent. A server does
+        neither; this runs only on mongomock, under its lock, so it stays atomic."""
+        jobs = self.db[JOBS]
+        if not jobs.count_documents(key, limit=1):
+            return False
+        for path in sorted(paths, key=lambda p: p.count(".")):
+            if path in increments:
+                jobs.update_one({**key, path: {"$eq": None, "$exists": True}}, {"$set": {path: 0}})
+                jobs.update_one(key, {"$inc": {path: increments[path]}})
+            else:
+                jobs.update_one({**key, path: {"$eq": None}}, {"$set": {path: {}}})
+        return True
 
     def find_job(self, job_id: str) -> Doc | None:
         with self._guard:
@@ -505,7 +572,7 @@ class MongoStore:
 
     def count_jobs_by(self, field: str, filter: Filter) -> dict[Any, int]:
         pipeline = [{"$match": translate(filter)},
-                    {"$group": {"_id": f"${field}", "count": {"$sum": 1}}}]
+                    {"$group": {"_id": f"${_path(field)}", "count": {"$sum": 1}}}]
         with self._guard:
             rows = list(self.db[JOBS].aggregate(pipeline))
         return {row["_id"]: row["count"] for row in rows}
@@ -570,6 +637,12 @@ class MongoStore:
     # -- slices -------------------------------------------------------------------------
     @staticmethod
     def _name(kind: str, job_id: str, category: str) -> str:
+        """A slice collection's name; MongoDB refuses ``$`` and NUL in one, so they are
+        refused here, naming the part, rather than by the server mid-upload."""
+        for what, part in (("job id", job_id), ("slice category", category)):
+            if not part or "$" in part or "\x00" in part:
+                raise StoreError(f"invalid {what} {part!r} for MongoDB collection names "
+                                 "(not empty, no '$', no NUL character)")
         return f"{kind}.{job_id}" if category == "main" else f"{kind}.{job_id}.{category}"
 
     def _inputs(self, job_id: str, category: str, prepare: bool = False) -> Any:
@@ -604,6 +677,8 @@ class MongoStore:
         out.update(_SLICE_DEFAULTS)
         for name, value in doc.items():
             out["id" if name == "_id" else name] = value
+        if out["exception"]:
+            out["exception"] = _decode(out["exception"])
         return out
 
     @staticmethod
@@ -839,7 +914,7 @@ class MongoStore:
 
     # -- dirmon entries -----------------------------------------------------------------
     def save_dirmon_entry(self, doc: Doc) -> None:
-        stored = {name: _encode(value) for name, value in doc.items() if name != "_id"}
+        stored = _fields(doc)
         try:
             with self._guard:
                 self.db[DIRMON].replace_one({"_id": _oid(doc["_id"])}, stored, upsert=True)
@@ -861,10 +936,10 @@ class MongoStore:
         if doc is None:
             return None
         doc.pop("_id", None)
-        return doc
+        return _decode(doc)
 
     def save_server(self, doc: Doc) -> None:
-        stored = {name: _encode(value) for name, value in doc.items() if name != "_id"}
+        stored = _fields(doc)
         for attempt in range(3):
             try:
                 with self._guard:
@@ -887,8 +962,7 @@ class MongoStore:
         with self._guard:
             if not changes:
                 return self.db[SERVERS].count_documents(query, limit=1) > 0
-            changes = {k: _encode(v) for k, v in changes.items() if k != "_id"}
-            return self.db[SERVERS].update_one(query, {"$set": changes}).matched_count > 0
+            return self.db[SERVERS].update_one(query, {"$set": _fields(changes)}).matched_count > 0
 
     def delete_server(self, name: str) -> bool:
         with self._guard:

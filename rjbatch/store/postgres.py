@@ -13,12 +13,20 @@ from the socket at fork time, so nothing the child does (or its garbage collecto
 can end the parent's sessions. The statements live in ``postgres.sql`` beside this
 file; the schema is versioned in ``rjbatch_schema`` and migrated under an advisory
 lock, so processes starting together do not race.
+
+Everything lives in a PostgreSQL schema of the store's own (``rjbatch``, or
+``?schema=name`` in the URL), set as each connection's ``search_path``, so the store can
+share a database with an application that has its own ``jobs``; tables an older rjbatch
+made in ``public`` are moved there on first use. Values and document paths are always
+bound parameters; the schema name, the one identifier that comes from outside, is
+checked against a strict pattern and quoted.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import logging
 import os
 import re
 import select
@@ -28,8 +36,10 @@ import weakref
 from collections.abc import Callable, Iterator, Sequence
 from functools import lru_cache
 from typing import Any
+from urllib.parse import unquote
 
 import psycopg
+from psycopg import sql
 from psycopg.rows import dict_row
 
 from rjbatch.errors import StoreError
@@ -50,30 +60,65 @@ SCHEMA_VERSION = 1
 CHANNEL = "rjbatch"
 _MIGRATION_LOCK = 0x726A6261746368  # "rjbatch": the advisory lock migrations run under
 
+# The store keeps everything in a schema of its own (``?schema=`` in the URL), so it can
+# share a database with an application that has its own ``jobs``.
+DEFAULT_SCHEMA = "rjbatch"
+_SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")  # no quoting needed, no case folding
+TABLES = ("jobs", "input_slices", "output_slices", "servers", "dirmon_entries")
+VERSION_TABLE = "rjbatch_schema"
+FUNCTIONS = ("rjbatch_increment(jsonb, text[], numeric)", "rjbatch_notify()")
+# columns only rjbatch's jobs table has: with the version table beside it, how an older
+# rjbatch's tables are told from an application's own
+_JOB_COLUMNS = {"id": "text", "classes": "text[]", "doc": "jsonb", "sub_state": "text"}
+
+log = logging.getLogger("rjbatch.store.postgres")
+
 
 # a JSON \u0000 escape (not an escaped backslash followed by "u0000")
 _NUL_ESCAPE = re.compile(r"(?<!\\)((?:\\\\)*)\\u0000")
 
 
 def dumps(value: Any) -> str:
-    """JSON text for ``jsonb``, which cannot hold NUL: a NUL character becomes U+FFFD."""
+    """JSON text for ``jsonb``, which cannot hold NUL: a NUL in a value becomes U+FFFD.
+
+    A NUL in a key is refused instead (:class:`StoreError` naming it): replacing it
+    could make two keys one, and a key is an address, not a message to keep readable.
+    """
     text = sqlfilter.dumps(value)
-    return _NUL_ESCAPE.sub(r"\1\\ufffd", text) if "\\u0000" in text else text
+    if "\\u0000" not in text:
+        return text
+    key = _key_with_nul(value)
+    if key is not None:
+        raise StoreError(f"PostgreSQL cannot store the NUL character in a key: {key!r}")
+    return _NUL_ESCAPE.sub(r"\1\\ufffd", text)
 
 
-def _path_literal(name: str) -> str:
-    """A dotted name as a quoted ``text[]`` literal: ``'{"tags","region"}'``."""
-    parts = ",".join('"' + p.replace("\\", "\\\\").replace('"', '\\"') + '"' for p in name.split("."))
-    return "'{" + parts.replace("'", "''").replace("%", "%%") + "}'"
+def _key_with_nul(value: Any, path: str = "") -> str | None:
+    """The dotted path of the first key holding a NUL, if any."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            name = f"{path}.{key}" if path else str(key)
+            if "\x00" in str(key):
+                return name
+            if (found := _key_with_nul(item, name)) is not None:
+                return found
+    elif isinstance(value, list | tuple):
+        for item in value:
+            if (found := _key_with_nul(item, path)) is not None:
+                return found
+    return None
 
 
-def _doc_path(name: str) -> str:
+def path_parts(name: str) -> list[str]:
+    """A dotted name as the ``text[]`` parameter of ``#>``, ``#>>`` and ``jsonb_set``."""
+    if "\x00" in name:
+        raise StoreError(f"PostgreSQL cannot store the NUL character in a key: {name!r}")
+    return name.split(".")
+
+
+def _doc_path(name: str) -> tuple[str, str, Any]:
     # JSON null reads as SQL NULL, as SQLite's json_extract gives it
-    return f"nullif(doc #> {_path_literal(name)}, 'null'::jsonb)"
-
-
-def _doc_text(name: str) -> str:
-    return f"(doc #>> {_path_literal(name)})"
+    return ("nullif(doc #> %s::text[], 'null'::jsonb)", "(doc #>> %s::text[])", path_parts(name))
 
 
 def column_value(value: Any) -> Any:
@@ -82,12 +127,14 @@ def column_value(value: Any) -> Any:
         return to_utc(value)
     if isinstance(value, bool):
         return value
+    if isinstance(value, str) and "\x00" in value:
+        raise StoreError(f"PostgreSQL text cannot hold the NUL character: {value!r}")
     return encode_value(value)
 
 
 def _dialect(columns: dict[str, str]) -> Dialect:
     return Dialect(
-        columns=columns, doc_path=_doc_path, doc_text=_doc_text, placeholder="%s",
+        columns=columns, doc_path=_doc_path, placeholder="%s",
         json_param=lambda p: f"{p}::jsonb", doc_param=lambda p: f"{p}::jsonb", json_text=dumps,
         regex=lambda expr, p: f"{expr} ~ {p}",
         class_match=lambda p: f"{p} = ANY(classes)", class_param=str,
@@ -114,6 +161,32 @@ def _assignments(columns: dict[str, Any], rest: Doc) -> tuple[str, list[Any]]:
         parts.append("doc = doc || %s::jsonb")
         params.append(dumps(rest))
     return ", ".join(parts), params
+
+
+def split_url(url: str) -> tuple[str, str]:
+    """``(the URL libpq is given, the schema)``: ``?schema=name`` is this store's, not libpq's.
+
+    The schema name becomes an identifier in ``CREATE SCHEMA`` and ``search_path``, so it
+    is held to lowercase letters, digits and underscores rather than quoted.
+    """
+    base, _, rest = url.partition("?")
+    query, hash_mark, fragment = rest.partition("#")
+    kept, schemas = [], []
+    for part in query.split("&") if query else []:
+        key, _, value = part.partition("=")
+        if unquote(key) == "schema":
+            schemas.append(unquote(value))
+        elif part:
+            kept.append(part)
+    dsn = base + ("?" + "&".join(kept) if kept else "") + hash_mark + fragment
+    if len(schemas) > 1:
+        raise StoreError(f"more than one schema in {safe_url(url)}: {schemas}")
+    schema = schemas[0] if schemas else DEFAULT_SCHEMA
+    if not _SCHEMA_NAME.fullmatch(schema) or schema.startswith("pg_") or schema == "information_schema":
+        raise StoreError(
+            f"invalid PostgreSQL schema name {schema!r} in {safe_url(url)}: use 1 to 63 "
+            "lowercase letters, digits and underscores, not starting with a digit or pg_")
+    return dsn, schema
 
 
 def safe_url(url: str) -> str:
@@ -196,6 +269,7 @@ class PostgresStore(SQLStore):
 
     def __init__(self, url: str, *, connect_timeout: float = 10.0) -> None:
         self.url = url
+        self._dsn, self.schema = split_url(url)
         self.connect_timeout = connect_timeout
         self.stop_poll_seconds = 0.01  # how often wait_for_change looks at stop()
         self._local = threading.local()
@@ -217,7 +291,7 @@ class PostgresStore(SQLStore):
     def _open(self) -> _Session:
         try:
             connection = psycopg.connect(
-                self.url, autocommit=True, row_factory=dict_row,
+                self._dsn, autocommit=True, row_factory=dict_row,
                 connect_timeout=max(1, round(self.connect_timeout)),
             )
         except psycopg.Error as exc:
@@ -226,7 +300,10 @@ class PostgresStore(SQLStore):
         _connections.add(connection)
         try:
             connection.execute("SET TIME ZONE 'UTC'")
-            self._migrate(connection)
+            # where an older rjbatch kept its tables: the connection's own search_path
+            legacy = None if self._migrated else self._legacy_schema(connection)
+            self._use_schema(connection)
+            self._migrate(connection, legacy)
             connection.execute(f"LISTEN {CHANNEL}")
         except BaseException:
             connection.close()
@@ -250,7 +327,23 @@ class PostgresStore(SQLStore):
         row = connection.execute("SELECT coalesce(max(version), 0) AS version FROM rjbatch_schema").fetchone()
         return row["version"]
 
-    def _migrate(self, connection: psycopg.Connection) -> None:
+    def _use_schema(self, connection: psycopg.Connection) -> None:
+        """Only this store's schema on the path: every unqualified name in the SQL is its."""
+        connection.execute("SELECT set_config('search_path', %s, false)", [f'"{self.schema}"'])
+
+    @staticmethod
+    def _legacy_schema(connection: psycopg.Connection) -> str | None:
+        """The schema where ``rjbatch_schema`` resolves on the connection's search_path.
+
+        That is where rjbatch before the schema of its own created its tables (usually
+        ``public``); None when there is none.
+        """
+        row = connection.execute(
+            "SELECT n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " WHERE c.oid = to_regclass(%s)", [VERSION_TABLE]).fetchone()
+        return row["nspname"] if row else None
+
+    def _migrate(self, connection: psycopg.Connection, legacy: str | None = None) -> None:
         if self._migrated:
             return
         current = self._recorded_version(connection)
@@ -258,11 +351,17 @@ class PostgresStore(SQLStore):
             with connection.transaction():
                 # one process migrates; the others wait here, then find nothing to do
                 connection.execute("SELECT pg_advisory_xact_lock(%s)", [_MIGRATION_LOCK])
+                self._create_schema(connection)
+                current = self._recorded_version(connection)
+                if current == 0 and legacy is not None and legacy != self.schema:
+                    self._move_tables(connection, legacy)
+                    current = self._recorded_version(connection)
+                if current == 0:
+                    self._refuse_foreign_tables(connection)
                 connection.execute(
                     "CREATE TABLE IF NOT EXISTS rjbatch_schema ("
                     " version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
                 )
-                current = self._recorded_version(connection)
                 for version in range(current + 1, SCHEMA_VERSION + 1):
                     connection.execute(statements()[f"schema_{version}"])  # several statements
                     connection.execute("INSERT INTO rjbatch_schema (version) VALUES (%s)", [version])
@@ -272,6 +371,70 @@ class PostgresStore(SQLStore):
                 f"knows {SCHEMA_VERSION}: upgrade rjbatch"
             )
         self._migrated = True
+
+    def _create_schema(self, connection: psycopg.Connection) -> None:
+        """``CREATE SCHEMA`` unless it exists (so a schema made by an administrator
+        needs no CREATE privilege on the database)."""
+        if connection.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", [self.schema]).fetchone():
+            return
+        try:
+            with connection.transaction():
+                connection.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(self.schema)))
+        except psycopg.errors.InsufficientPrivilege:
+            raise StoreError(
+                f"cannot create schema {self.schema!r} in {safe_url(self.url)}: permission denied"
+                f" (create it for this user: CREATE SCHEMA {self.schema} AUTHORIZATION <user>)"
+            ) from None
+        self._use_schema(connection)  # the path named a schema that did not exist yet
+
+    def _tables_in(self, connection: psycopg.Connection, schema: str) -> set[str]:
+        rows = connection.execute(
+            "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " WHERE n.nspname = %s AND c.relname = ANY(%s) AND c.relkind IN ('r', 'p', 'v', 'm', 'f')",
+            [schema, [*TABLES, VERSION_TABLE]]).fetchall()
+        return {row["relname"] for row in rows}
+
+    def _refuse_foreign_tables(self, connection: psycopg.Connection) -> None:
+        """A schema with a ``jobs`` (...) that rjbatch did not create is not taken over."""
+        foreign = self._tables_in(connection, self.schema) - {VERSION_TABLE}
+        if foreign:
+            raise StoreError(
+                f"schema {self.schema!r} of {safe_url(self.url)} already has tables rjbatch did not "
+                f"create ({', '.join(sorted(foreign))}): name another with ?schema=")
+
+    def _move_tables(self, connection: psycopg.Connection, legacy: str) -> None:
+        """Move an older rjbatch's tables and functions from ``legacy`` into this schema.
+
+        They are recognised by the version table beside them and by the jobs table's
+        own columns; anything else is left alone with an error saying why.
+        """
+        found = self._tables_in(connection, legacy)
+        rows = connection.execute(
+            "SELECT a.attname, format_type(a.atttypid, a.atttypmod) AS type FROM pg_attribute a"
+            " JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " WHERE n.nspname = %s AND c.relname = 'jobs' AND a.attnum > 0 AND NOT a.attisdropped",
+            [legacy]).fetchall()
+        columns = {row["attname"]: row["type"] for row in rows}
+        if set(TABLES) - found or any(columns.get(name) != kind for name, kind in _JOB_COLUMNS.items()):
+            raise StoreError(
+                f"schema {legacy!r} of {safe_url(self.url)} has {VERSION_TABLE} but not the tables "
+                f"of an older rjbatch beside it (found: {', '.join(sorted(found))}); move them into "
+                f"schema {self.schema!r} or drop {legacy}.{VERSION_TABLE} by hand")
+        self._refuse_foreign_tables(connection)
+        source, target = sql.Identifier(legacy), sql.Identifier(self.schema)
+        for table in (*TABLES, VERSION_TABLE):
+            connection.execute(sql.SQL("ALTER TABLE {}.{} SET SCHEMA {}").format(
+                source, sql.Identifier(table), target))
+        for function in FUNCTIONS:
+            name, _, arguments = function.partition("(")
+            exists = connection.execute("SELECT to_regprocedure(%s) IS NOT NULL AS present",
+                                        ['"' + legacy.replace('"', '""') + '".' + function]
+                                        ).fetchone()["present"]
+            if exists:  # arguments: a constant of this module, not a value
+                connection.execute(sql.SQL("ALTER FUNCTION {}.{}(" + arguments + " SET SCHEMA {}").format(
+                    source, sql.Identifier(name), target))
+        log.warning("moved rjbatch's tables and functions from schema %r to schema %r of %s",
+                    legacy, self.schema, safe_url(self.url))
 
     def _execute(self, sql: str, params: Sequence[Any] = ()) -> psycopg.Cursor:
         return self._connection().execute(sql, params)
@@ -356,7 +519,7 @@ class PostgresStore(SQLStore):
         expression, params = "doc", []
         for name, amount in increments.items():
             expression = f"rjbatch_increment({expression}, %s::text[], %s::numeric)"
-            params += [name.split("."), str(amount)]  # the innermost call comes first
+            params += [path_parts(name), str(amount)]  # the innermost call comes first
         sql = statements()["increment_job"].format(increments=expression)
         return self._execute(sql, [*params, job_id]).rowcount > 0
 
@@ -365,10 +528,12 @@ class PostgresStore(SQLStore):
         return self._execute(f"SELECT count(*) AS n FROM jobs WHERE {condition}", params).fetchone()["n"]
 
     def count_jobs_by(self, field: str, filter: Filter) -> dict[Any, int]:
-        condition, params = where_clause(filter, JOBS)
-        expr = JOBS.expr(field)
+        params: list[Any] = []
+        expr = JOBS.expr(field, params)
+        condition, condition_params = where_clause(filter, JOBS)
         rows = self._execute(
-            f"SELECT {expr} AS value, count(*) AS n FROM jobs WHERE {condition} GROUP BY 1", params
+            f"SELECT {expr} AS value, count(*) AS n FROM jobs WHERE {condition} GROUP BY 1",
+            params + condition_params,
         ).fetchall()
         return {row["value"]: row["n"] for row in rows}
 

@@ -12,6 +12,14 @@ Filters are a small Mongo-like language, the one Rocket Job's worker filters use
 "_type": {"$regex": "Report"}, "_class": "ReportJob", "$or": [...]}``. Operators:
 ``$eq $ne $in $nin $lt $lte $gt $gte $exists $regex $not`` (with ``$regex``), ``$or``,
 ``$and``. Dotted names reach into dict fields (``statistics.rows``).
+
+Keys: a dot in a filter name, a sort key, a ``count_jobs_by`` field or an
+``increment_job`` key always means nesting (``statistics.by_name.O'Brien`` is
+``{"statistics": {"by_name": {"O'Brien": n}}}``, as in Rocket Job), so a job's own
+(top-level) field names have no dot. Every other character is data: quotes, ``$``,
+backslashes, ``%``, unicode and newlines round-trip exactly in keys and values on every
+store (how each keeps them is its business: SQL parameters, or MongoDB's key escape).
+The NUL character is the one exception a backend may refuse (see ``docs/stores.md``).
 """
 
 from __future__ import annotations
@@ -20,9 +28,24 @@ from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
+from rjbatch.errors import StoreError
+
 Doc = dict[str, Any]
 Filter = dict[str, Any]
 Order = Sequence[tuple[str, int]]  # (field, 1 ascending | -1 descending)
+
+
+def check_field_names(doc: Doc) -> None:
+    """Refuse a job field name a store would read as a path (``a.b``) or cannot name at all.
+
+    Stores read a dotted name as a path into dict fields, so a top-level field called
+    ``a.b`` would be written as one thing and found as another.
+    """
+    for name in doc:
+        if not isinstance(name, str) or not name or "." in name:
+            raise StoreError(f"invalid job field name {name!r}: a field name is a non-empty "
+                             "string without '.' (a dot addresses a field inside a dict field)")
+
 
 # Fields every backend keeps where a claim or a listing can use an index.
 JOB_INDEXED_FIELDS = (

@@ -1,5 +1,9 @@
 """What the SQL stores share: the logic that does not depend on the SQL dialect.
 
+Every value reaches SQL as a parameter; the only names in SQL text are the fixed
+table and column names below (``JOB_COLUMNS``, ``SLICE_COLUMNS``, ...), checked against
+these lists before use. Document paths are parameters too (see ``sqlfilter.Dialect``).
+
 :class:`SQLStore` holds the methods SQLite and PostgreSQL run alike, parameterised by
 the placeholder (``?`` or ``%s``), the transaction context manager (``_transaction``),
 the statement runner (``_execute``) and a few small value hooks. Each backend keeps
@@ -14,7 +18,7 @@ from importlib import resources
 from typing import Any
 
 from rjbatch.errors import StoreError
-from rjbatch.store.protocol import Doc, Filter, Order
+from rjbatch.store.protocol import Doc, Filter, Order, check_field_names
 from rjbatch.store.sqlfilter import Dialect, encode_value, order_clause, where_clause
 
 JOB_COLUMNS = {
@@ -183,6 +187,7 @@ class SQLStore:
 
     # -- documents <-> rows -------------------------------------------------------------
     def _split(self, doc: Doc) -> tuple[dict[str, Any], Doc]:
+        check_field_names(doc)
         columns: dict[str, Any] = {}
         rest: Doc = {}
         for name, value in doc.items():
@@ -237,7 +242,9 @@ class SQLStore:
     ) -> list[Doc]:
         jobs = self.JOBS
         condition, params = where_clause(filter, jobs)
-        sql = f"SELECT * FROM jobs WHERE {condition}{order_clause(order or [('_id', 1)], jobs)}"
+        ordering, order_params = order_clause(order or [("_id", 1)], jobs)
+        sql = f"SELECT * FROM jobs WHERE {condition}{ordering}"
+        params += order_params
         if limit is not None or skip:
             sql += f" LIMIT {self._p} OFFSET {self._p}"
             params += [self._no_limit if limit is None else limit, skip]

@@ -37,27 +37,112 @@ from rjbatch.store.sqlfilter import Dialect, dumps, where_clause
 from rjbatch.store.waiting import wait_for_new_version
 
 _SCHEMA_VERSIONS = ("schema_1", "schema_2", "schema_3", "schema_4")
+_SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")  # the PRAGMA's only words
+
+# Characters a JSON escape writes differently: SQLite before 3.45 (Python's own is
+# often 3.40) matches a path label with them against a key as escaped text, but creates
+# a missing key from the label unescaped, so a path cannot name such a key reliably.
+_ESCAPED_IN_JSON = re.compile(r'[\x00-\x1f"\\]')
 
 
-def _json_path(name: str) -> str:
-    path = "".join(f'."{part}"' for part in name.split("."))
-    return f"json_extract(doc, '${path}')"
+def _plain_path(parts: Sequence[str]) -> bool:
+    """Whether SQLite's own JSON path can name every key of this path exactly."""
+    return not any(_ESCAPED_IN_JSON.search(part) for part in parts)
 
 
-JOBS = Dialect(columns=JOB_COLUMNS, doc_path=_json_path)
-SERVERS = Dialect(columns={c: c for c in SERVER_COLUMNS}, doc_path=_json_path)
-DIRMON = Dialect(columns=DIRMON_COLUMNS, doc_path=_json_path)
+def json_path(parts: Sequence[str]) -> str:
+    """Keys as a JSON path (``$."statistics"."O'Brien"``), a parameter of ``json_extract``.
+
+    Only for keys :func:`_plain_path` accepts: inside a quoted label nothing but ``"``
+    and escapes is special, so quotes, ``$``, ``%`` and unicode need no escaping there.
+    """
+    return "$" + "".join(f'."{part}"' for part in parts)
+
+
+def _doc_path(name: str) -> tuple[str, str, Any]:
+    """How a filter or sort reads a dotted name from ``doc``: SQLite's ``json_extract``
+    when its path can name the keys, otherwise this store's :func:`_extract`. Regexes
+    read through :func:`_extract` always: ``json_extract`` ends a string at a NUL, and
+    a regex runs in Python per row anyway."""
+    parts = name.split(".")
+    if _plain_path(parts):
+        return "json_extract(doc, ?)", "rjbatch_extract(doc, ?)", json_path(parts)
+    return _exact_path(name)
+
+
+def _exact_path(name: str) -> tuple[str, str, Any]:
+    """A dotted name read by :func:`_extract`: any key, and strings whole past a NUL."""
+    return "rjbatch_extract(doc, ?)", "rjbatch_extract(doc, ?)", json.dumps(name.split("."))
+
+
+JOBS = Dialect(columns=JOB_COLUMNS, doc_path=_doc_path, exact_path=_exact_path)
+SERVERS = Dialect(columns={c: c for c in SERVER_COLUMNS}, doc_path=_doc_path, exact_path=_exact_path)
+DIRMON = Dialect(columns=DIRMON_COLUMNS, doc_path=_doc_path, exact_path=_exact_path)
 
 
 def _assignments(columns: dict[str, Any], rest: Doc) -> tuple[str, list[Any]]:
     """``SET`` text for real columns, and ``json_set`` on ``doc`` for every other field."""
     parts = [f"{column} = ?" for column in columns]
     params = list(columns.values())
-    if rest:
-        paths = ", ".join(f"'$.\"{name}\"', json(?)" for name in rest)
-        parts.append(f"doc = json_set(doc, {paths})")
-        params.extend(dumps(value) for value in rest.values())
+    if rest and _plain_path(list(rest)):
+        parts.append("doc = json_set(doc" + ", ?, json(?)" * len(rest) + ")")
+        for name, value in rest.items():
+            params += [json_path([name]), dumps(value)]
+    elif rest:
+        parts.append("doc = rjbatch_set(doc, ?)")
+        params.append(dumps(rest))
     return ", ".join(parts), params
+
+
+# -- the JSON functions SQLite's own cannot be (keys with quotes, backslashes, controls)
+_LABEL = re.compile(r'\."([^"]*)"')
+
+
+def _extract(doc: str | None, path: str) -> Any:
+    """``json_extract(doc, path)`` for any keys: ``path`` is a JSON list of them, or a
+    path :func:`json_path` wrote.
+
+    Returns what ``json_extract`` returns: SQL values for scalars (booleans as 1 and 0),
+    JSON text for objects and arrays, NULL for null or missing; but strings whole.
+    """
+    parts = json.loads(path) if path.startswith("[") else _LABEL.findall(path)
+    node: Any = json.loads(doc) if doc else None
+    for part in parts:
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    if isinstance(node, dict | list):
+        return dumps(node)
+    if isinstance(node, bool):
+        return int(node)
+    return node
+
+
+def _set(doc: str, changes: str) -> str:
+    """Top-level fields set from a JSON object (``json_set`` for any field name)."""
+    stored = json.loads(doc)
+    stored.update(json.loads(changes))
+    return dumps(stored)
+
+
+def _increment(doc: str, increments: str) -> str:
+    """``[[keys, amount], ...]`` added as the ``json_set`` increments do: missing objects
+    are created, a missing or non-number leaf counts as 0, a non-object on the way
+    leaves that increment out."""
+    stored = json.loads(doc)
+    for parts, amount in json.loads(increments):
+        node = stored
+        for part in parts[:-1]:
+            if node.get(part) is None:
+                node[part] = {}
+            node = node[part]
+            if not isinstance(node, dict):
+                break
+        else:
+            leaf = node.get(parts[-1])
+            number = leaf if isinstance(leaf, int | float) and not isinstance(leaf, bool) else 0
+            node[parts[-1]] = number + amount
+    return dumps(stored)
 
 
 @lru_cache(maxsize=1)
@@ -114,11 +199,13 @@ class SQLiteStore(SQLStore):
     _plain = staticmethod(dict)
 
     def __init__(self, url: str, *, busy_timeout: float = 30.0, synchronous: str = "NORMAL") -> None:
+        if str(synchronous).upper() not in _SYNCHRONOUS:
+            raise StoreError(f"unknown SQLite synchronous mode {synchronous!r} ({', '.join(_SYNCHRONOUS)})")
         self.url = url
         self.path = path_from_url(url)
         self.memory = self.path == ":memory:"
         self.busy_timeout = busy_timeout
-        self.synchronous = synchronous
+        self.synchronous = str(synchronous).upper()  # one of _SYNCHRONOUS: safe in the PRAGMA
         self.change_poll_seconds = 0.002
         self._local = threading.local()
         self._shared: sqlite3.Connection | None = None  # :memory: has one connection
@@ -156,6 +243,9 @@ class SQLiteStore(SQLStore):
                 self._busy_retry(lambda: connection.execute("PRAGMA journal_mode = WAL"))
             connection.execute(f"PRAGMA synchronous = {self.synchronous}")
             connection.create_function("regexp", 2, _regexp, deterministic=True)
+            connection.create_function("rjbatch_extract", 2, _extract, deterministic=True)
+            connection.create_function("rjbatch_set", 2, _set, deterministic=True)
+            connection.create_function("rjbatch_increment", 2, _increment, deterministic=True)
             connection.row_factory = sqlite3.Row
             self._migrate(connection)
         except sqlite3.DatabaseError as exc:
@@ -398,11 +488,16 @@ class SQLiteStore(SQLStore):
         """Add to numbers inside the document, atomically (``{"statistics.rows": 5}``)."""
         if not increments:
             return True
+        keys = {name: name.split(".") for name in increments}
+        if not _plain_path([part for parts in keys.values() for part in parts]):
+            pairs = [[keys[name], amount] for name, amount in increments.items()]
+            return self._execute("UPDATE jobs SET doc = rjbatch_increment(doc, ?) WHERE id = ?",
+                                 [json.dumps(pairs), job_id]).rowcount > 0
         parts, params = [], []
         for name, amount in increments.items():
-            path = "$" + "".join(f'."{part}"' for part in name.split("."))
-            parts.append(f"'{path}', coalesce(json_extract(doc, '{path}'), 0) + ?")
-            params.append(amount)
+            path = json_path(keys[name])
+            parts.append("?, coalesce(json_extract(doc, ?), 0) + ?")
+            params += [path, path, amount]
         return self._execute(
             f"UPDATE jobs SET doc = json_set(doc, {', '.join(parts)}) WHERE id = ?", [*params, job_id]
         ).rowcount > 0
@@ -412,10 +507,12 @@ class SQLiteStore(SQLStore):
         return self._execute(f"SELECT count(*) FROM jobs WHERE {condition}", params).fetchone()[0]
 
     def count_jobs_by(self, field: str, filter: Filter) -> dict[Any, int]:
-        condition, params = where_clause(filter, JOBS)
-        expr = JOBS.expr(field)
+        params: list[Any] = []
+        expr = JOBS.expr(field, params)
+        condition, condition_params = where_clause(filter, JOBS)
         rows = self._execute(
-            f"SELECT {expr} AS value, count(*) FROM jobs WHERE {condition} GROUP BY {expr}", params
+            f"SELECT {expr} AS value, count(*) FROM jobs WHERE {condition} GROUP BY 1",
+            params + condition_params,
         ).fetchall()
         return {row[0]: row[1] for row in rows}
 

@@ -6,6 +6,7 @@ fixture giving an empty store, and ``other_store`` giving a second connection to
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -35,6 +36,17 @@ def make_slice(slice_id, record_count=10, **values):
             "data": f"slice {slice_id}".encode(), **values}
 
 
+# Keys and values that have broken SQL built as text, or that mean something to a JSON
+# path, a text[] literal, a LIKE pattern, MongoDB or this suite's own escapes. No dots:
+# a dot in a path means nesting (tested on its own). NUL is tested on its own too.
+ODD = [
+    "O'Brien", "''", 'say "hi"', '"', "$dollar", "$", "$[]", "mid$dle", "back\\slash",
+    "trailing\\", "\\u0000", "\\", "100%", "%", "under_score", "_", "semi;colon",
+    "-- comment", "'; DROP TABLE jobs; --", "é", "漢字", "😀 emoji", "new\nline", "tab\tx",
+    "{a,b}", "a,b", "[0]", "*", "?", "＄fullwidth", " spaced ",
+]
+
+
 def as_datetime(value):
     if isinstance(value, str):
         return datetime.fromisoformat(value.replace("Z", "+00:00"))
@@ -42,6 +54,12 @@ def as_datetime(value):
 
 
 class StoreConformance:
+    # What the backend does with the NUL character, which some cannot store: in a key,
+    # True (kept) or False (refused, a StoreError naming the key); in a text value,
+    # "exact" or "replaced" (by U+FFFD, documented: a failure message must be storable).
+    NUL_IN_KEYS = True
+    NUL_IN_VALUES = "exact"
+
     # -- documents ----------------------------------------------------------------------
     def test_inserted_job_is_found_with_its_fields(self, store):
         doc = make_doc(note="hello", nested={"a": [1, 2, {"b": True}]}, number=1.5)
@@ -183,6 +201,135 @@ class StoreConformance:
 
     def test_count_jobs_by_state(self, store, population):
         assert store.count_jobs_by("state", {}) == {"queued": 2, "running": 1, "failed": 1}
+
+    # -- odd keys and values --------------------------------------------------------------
+    @pytest.fixture
+    def canary(self, store):
+        """A job no write of these tests aims at; it must come out of each as it went in."""
+        doc = make_doc(priority=1, note="canary", statistics={"rows": 7, "by_name": {"x": 1}},
+                       payload={"x": "y"}, rank={"x": 0})
+        store.insert_job(doc)
+        before = store.find_job(doc["_id"])
+        yield doc
+        assert store.find_job(doc["_id"]) == before
+
+    def test_odd_statistics_keys_round_trip_through_increments(self, store, canary):
+        job = make_doc(statistics={})
+        store.insert_job(job)
+        increments = {f"statistics.by_name.{key}": number for number, key in enumerate(ODD, 1)}
+        assert store.increment_job(job["_id"], increments)
+        assert store.increment_job(job["_id"], increments)  # found again, not added beside
+        assert store.increment_job(job["_id"], {"statistics.rows": 1, "statistics.by_name.O'Brien": 1})
+        expected = {key: 2 * number for number, key in enumerate(ODD, 1)}
+        expected["O'Brien"] += 1
+        assert store.find_job(job["_id"])["statistics"] == {"by_name": expected, "rows": 1}
+        for key in ODD:  # one key at a time too, as a worker with one odd name sends it
+            assert store.increment_job(job["_id"], {f"statistics.single.{key}": 1.5})
+        assert store.find_job(job["_id"])["statistics"]["single"] == {key: 1.5 for key in ODD}
+
+    def test_a_dot_in_a_statistics_key_means_nesting(self, store, canary):
+        job = make_doc(statistics={})
+        store.insert_job(job)
+        assert store.increment_job(job["_id"], {"statistics.by_name.Mr. O'Brien": 2,
+                                                "statistics.by_name.Mr.$x": 1})
+        assert store.find_job(job["_id"])["statistics"] == {
+            "by_name": {"Mr": {" O'Brien": 2, "$x": 1}}}
+
+    def test_odd_keys_and_values_of_dict_fields_round_trip_and_are_found(self, store, canary):
+        payload = {key: key for key in ODD}
+        payload["dot.ted"] = "a dot in a stored key is just a character"
+        payload["nested"] = {key: {key: key, "list": [key, 1.5, None, True]} for key in ODD}
+        job = make_doc(payload={"first": 1}, note=None)
+        other = make_doc(payload={key: key + "!" for key in ODD}, note="'; DROP TABLE jobs; --")
+        store.insert_job(job)
+        store.insert_job(other)
+        assert store.update_job(job["_id"], {"payload": payload, "note": "\\'%_;--\"é漢😀\n",
+                                             "$top": {"$set": "$inc"}})
+        found = store.find_job(job["_id"])
+        assert found["payload"] == payload
+        assert found["note"] == "\\'%_;--\"é漢😀\n" and found["$top"] == {"$set": "$inc"}
+        assert store.find_job(other["_id"])["payload"] == {key: key + "!" for key in ODD}
+        ids = [job["_id"]]
+        for key in ODD:
+            name = f"payload.{key}"
+            assert [d["_id"] for d in store.find_jobs({name: key})] == ids, key
+            assert store.count_jobs({name: key}) == 1, key
+            assert store.count_jobs({name: {"$in": [key, "nothing"]}}) == 1, key
+            assert store.count_jobs({name: {"$ne": key}}) == 2, key  # the canary has none
+            assert store.count_jobs({name: {"$nin": [key], "$exists": True}}) == 1, key
+            assert store.count_jobs({f"payload.nested.{key}": {"$exists": True}}) == 1, key
+            assert store.count_jobs({f"payload.nested.{key}.{key}": key}) == 1, key
+            anchored = "^" + re.escape(key) + "$"
+            assert [d["_id"] for d in store.find_jobs({name: {"$regex": anchored}})] == ids, key
+            assert store.count_jobs({name: {"$not": {"$regex": anchored}}}) == 2, key
+        assert store.count_jobs({"note": {"$regex": "'; DROP"}}) == 1
+        assert store.count_jobs({"note": "'; DROP TABLE jobs; --"}) == 1
+        assert store.count_jobs({"note": {"$regex": re.escape("%_;--\"é漢😀")}}) == 1
+
+    def test_a_job_field_name_with_a_dot_is_refused(self, store, canary):
+        job = make_doc()
+        store.insert_job(job)
+        with pytest.raises(StoreError, match="invalid job field name 'a.b'"):
+            store.update_job(job["_id"], {"note": "x", "a.b": 1})
+        with pytest.raises(StoreError, match="invalid job field name 'a.b'"):
+            store.insert_job(make_doc(**{"a.b": 1}))
+        assert store.find_job(job["_id"])["note"] is None
+        assert store.count_jobs({}) == 2
+
+    def test_ordering_and_grouping_by_fields_with_odd_names(self, store, canary):
+        jobs = [make_doc(priority=10 + n, rank={key: (n * 7 + i) % 3 for i, key in enumerate(ODD)})
+                for n in range(3)]
+        for job in jobs:
+            store.insert_job(job)
+        for i, key in enumerate(ODD):
+            by = [(n * 7 + i) % 3 for n in range(3)]
+            expected = sorted(range(3), key=lambda n, by=by: by[n])
+            for direction in (1, -1):
+                found = store.find_jobs({"priority": {"$gte": 10}}, [(f"rank.{key}", direction)])
+                order = expected if direction == 1 else expected[::-1]
+                assert [d["_id"] for d in found] == [jobs[n]["_id"] for n in order], key
+            # the canary has rank.x only: a missing value sorts first
+            assert store.find_jobs({}, [(f"rank.{key}", 1)], limit=1)[0]["_id"] == canary["_id"]
+            counts = store.count_jobs_by(f"rank.{key}", {"priority": {"$gte": 10}})
+            assert counts == {value: by.count(value) for value in set(by)}, key
+
+    def test_nul_in_a_key_is_kept_or_refused_naming_the_key(self, store, canary):
+        key = "nul\x00key"
+        job = make_doc(statistics={}, payload={"x": 1})
+        store.insert_job(job)
+        writes = {
+            "increment": lambda: store.increment_job(job["_id"], {f"statistics.{key}": 1}),
+            "update": lambda: store.update_job(job["_id"], {"payload": {"x": 1, key: 2}}),
+        }
+        if self.NUL_IN_KEYS:
+            for write in writes.values():
+                assert write()
+            store.insert_job(make_doc(payload={key: 3}))
+            found = store.find_job(job["_id"])
+            assert found["statistics"] == {key: 1} and found["payload"] == {"x": 1, key: 2}
+            assert store.count_jobs({f"payload.{key}": 2}) == 1
+            assert store.count_jobs({f"payload.{key}": {"$exists": True}}) == 2
+            return
+        before = store.find_job(job["_id"])
+        for what, write in [*writes.items(), ("insert", lambda: store.insert_job(make_doc(payload={key: 3}))),
+                            ("filter", lambda: store.count_jobs({f"payload.{key}": 2}))]:
+            with pytest.raises(StoreError, match="NUL") as raised:
+                write()
+            assert repr(key)[1:-1] in str(raised.value), what  # the key, named
+        assert store.find_job(job["_id"]) == before
+        assert store.count_jobs({}) == 2
+
+    def test_nul_in_a_value_is_kept_or_replaced_and_still_found(self, store, canary):
+        value = "before\x00after"
+        job = make_doc(note=value, payload={"text": value, "list": [value]})
+        store.insert_job(job)
+        stored = value if self.NUL_IN_VALUES == "exact" else "before\ufffdafter"
+        found = store.find_job(job["_id"])
+        assert found["note"] == stored and found["payload"] == {"text": stored, "list": [stored]}
+        assert store.count_jobs({"note": value}) == 1
+        assert store.count_jobs({"payload.text": value}) == 1
+        assert store.update_job(job["_id"], {"note": value + "!"})
+        assert store.find_job(job["_id"])["note"] == stored + "!"
 
     # -- the claim ----------------------------------------------------------------------
     def test_claim_on_an_empty_queue_is_none(self, store):

@@ -66,6 +66,8 @@ def connect(url, server, **options) -> MongoStore:
 
 
 class TestMongoConformance(StoreConformance):
+    NUL_IN_KEYS = False  # BSON keys are C strings
+
     @pytest.fixture
     def store(self, url, server):
         store = connect(url, server)
@@ -305,6 +307,52 @@ def test_an_unknown_operator_is_refused():
         translate({"$where": "1"})
     with pytest.raises(ValueError, match=r"\$size"):
         translate({"tags": {"$size": 2}})
+
+
+# -- keys: "$" and NUL ---------------------------------------------------------------------
+ESC = "\uff04"  # the key escape: FULLWIDTH DOLLAR SIGN
+
+
+def test_keys_starting_with_dollar_are_stored_escaped_and_given_back_as_they_were(store):
+    doc = make_doc(statistics={}, payload={"$where": "1", "$gt": {"$ne": 1}, ESC + "x": 2, "a$": 3})
+    store.insert_job(doc)
+    store.increment_job(doc["_id"], {"statistics.$inc.$": 1, "statistics.by.$set": 2})
+    store.update_job(doc["_id"], {"$top": {"$unset": ""}})
+    raw = store.db["jobs"].find_one({"_id": ObjectId(doc["_id"])})
+    assert raw["payload"] == {ESC + "$where": "1", ESC + "$gt": {ESC + "$ne": 1}, ESC + ESC + "x": 2, "a$": 3}
+    assert raw["statistics"] == {ESC + "$inc": {ESC + "$": 1}, "by": {ESC + "$set": 2}}
+    assert raw[ESC + "$top"] == {ESC + "$unset": ""}
+    found = store.find_job(doc["_id"])
+    assert found["payload"] == doc["payload"] and found["$top"] == {"$unset": ""}
+    assert found["statistics"] == {"$inc": {"$": 1}, "by": {"$set": 2}}
+    assert store.count_jobs({"payload.$gt.$ne": 1}) == 1
+    assert store.count_jobs_by("statistics.by.$set", {}) == {2: 1}
+
+
+@pytest.mark.parametrize("filter, query", [
+    ({"statistics.$where": 1}, {f"statistics.{ESC}$where": 1}),
+    ({"a.$.b": {"$gt": 1}}, {f"a.{ESC}$.b": {"$gt": 1}}),
+    ({f"{ESC}x.y": 1}, {f"{ESC}{ESC}x.y": 1}),
+    ({"payload": {"$eq": {"$where": "1"}}}, {"payload": {"$eq": {f"{ESC}$where": "1"}}}),
+    ({"payload": {"k": 1, "$or": 2}}, {"payload": {"k": 1, f"{ESC}$or": 2}}),
+    ({"mid$dle.x$": 1}, {"mid$dle.x$": 1}),
+])
+def test_keys_starting_with_dollar_never_become_operators_in_queries(filter, query):
+    assert translate(filter) == query
+
+
+def test_a_nul_in_a_key_is_refused_naming_it(store):
+    with pytest.raises(StoreError, match=re.escape(repr("a\x00b"))):
+        store.insert_job(make_doc(payload={"a\x00b": 1}))
+    with pytest.raises(StoreError, match="NUL"):
+        translate({"payload.a\x00b": 1})
+    assert store.count_jobs({}) == 0
+
+
+@pytest.mark.parametrize("category", ["$main", "a\x00b", ""])
+def test_a_slice_category_mongodb_cannot_name_a_collection_after_is_refused(store, category):
+    with pytest.raises(StoreError, match="invalid slice category"):
+        store.insert_slices(str(ObjectId()), category, [piece(1)])
 
 
 def test_an_unreachable_server_is_a_clear_error_without_the_password():

@@ -62,7 +62,8 @@ def fresh_url(postgres_server):
 
 
 class TestPostgresConformance(StoreConformance):
-    pass
+    NUL_IN_KEYS = False  # jsonb and text cannot hold NUL
+    NUL_IN_VALUES = "replaced"
 
 
 def explain(store, sql, params):
@@ -156,7 +157,7 @@ def test_a_claim_passes_over_a_job_another_transaction_holds_without_waiting(sto
     store.insert_job(first)
     store.insert_job(second)
     with psycopg.connect(url) as holder:  # not autocommit: the lock lasts until rollback
-        holder.execute("SELECT id FROM jobs WHERE id = %s FOR UPDATE", [first["_id"]])
+        holder.execute("SELECT id FROM rjbatch.jobs WHERE id = %s FOR UPDATE", [first["_id"]])
         started = time.monotonic()
         assert store.claim_job("w:1:1", NOW)["_id"] == second["_id"]
         assert time.monotonic() - started < 2
@@ -326,6 +327,239 @@ def test_a_newer_schema_is_refused_with_a_clear_message(fresh_url):
     PostgresStore(fresh_url)._execute("INSERT INTO rjbatch_schema (version) VALUES (999)")
     with pytest.raises(StoreError, match="schema version 999"):
         PostgresStore(fresh_url)
+
+
+# -- a schema of its own ------------------------------------------------------------------
+def with_query(url, query):
+    return url + ("&" if "?" in url else "?") + query
+
+
+def admin(url):
+    import psycopg
+
+    return psycopg.connect(url, autocommit=True)
+
+
+def tables_of(connection, schema):
+    rows = connection.execute("SELECT tablename FROM pg_tables WHERE schemaname = %s ORDER BY 1",
+                              [schema]).fetchall()
+    return [row[0] for row in rows]
+
+
+def functions_of(connection, schema):
+    rows = connection.execute("SELECT p.proname FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace"
+                              " WHERE n.nspname = %s ORDER BY 1", [schema]).fetchall()
+    return [row[0] for row in rows]
+
+
+RJBATCH_TABLES = ["dirmon_entries", "input_slices", "jobs", "output_slices", "rjbatch_schema", "servers"]
+
+
+def test_tables_live_in_a_schema_of_their_own(fresh_url):
+    store = connect(fresh_url)
+    store.insert_job(make_doc())
+    with admin(fresh_url) as connection:
+        assert tables_of(connection, "rjbatch") == RJBATCH_TABLES
+        assert functions_of(connection, "rjbatch") == ["rjbatch_increment", "rjbatch_notify"]
+        assert tables_of(connection, "public") == [] and functions_of(connection, "public") == []
+    assert store.schema == "rjbatch" and store.url == fresh_url
+    store.close()
+
+
+def test_the_store_shares_a_database_that_has_its_own_jobs_table(fresh_url):
+    with admin(fresh_url) as connection:
+        connection.execute("CREATE TABLE jobs (id serial PRIMARY KEY, title text, state text)")
+        connection.execute("INSERT INTO jobs (title, state) VALUES ('invoice run', 'queued'),"
+                           " ('O''Brien export', 'done')")
+        connection.execute("CREATE INDEX jobs_claim ON jobs (state)")  # a name rjbatch uses too
+    store, other = connect(fresh_url), connect(fresh_url)
+    doc = make_doc(statistics={})
+    store.insert_job(doc)
+    store.insert_slices(JOB, "main", [make_slice(1)])
+    before = store.data_version()
+    other.insert_job(make_doc(priority=60))  # the triggers' notifications still arrive
+    assert store.data_version() != before
+    assert store.increment_job(doc["_id"], {"statistics.by_name.O'Brien": 1})
+    assert store.claim_job("w:1:1", NOW)["_id"] == doc["_id"]
+    assert store.count_jobs({}) == 2 and store.count_slices(JOB, "main") == {"queued": (1, 10)}
+    assert store.find_job(doc["_id"])["statistics"] == {"by_name": {"O'Brien": 1}}
+    with admin(fresh_url) as connection:
+        rows = connection.execute("SELECT id, title, state FROM public.jobs ORDER BY id").fetchall()
+        assert rows == [(1, "invoice run", "queued"), (2, "O'Brien export", "done")]
+        assert tables_of(connection, "public") == ["jobs"]
+    store.close()
+    other.close()
+
+
+def test_a_schema_named_in_the_url_keeps_its_own_jobs(fresh_url):
+    named = connect(with_query(fresh_url, "connect_timeout=5&schema=myapp_jobs"))
+    default = connect(fresh_url)
+    named.insert_job(make_doc(note="named"))
+    default.insert_job(make_doc(note="default"))
+    assert [d["note"] for d in named.find_jobs({})] == ["named"]
+    assert [d["note"] for d in default.find_jobs({})] == ["default"]
+    assert named.schema == "myapp_jobs" and "schema=myapp_jobs" in named.url
+    with admin(fresh_url) as connection:
+        assert tables_of(connection, "myapp_jobs") == RJBATCH_TABLES
+    named.close()
+    default.close()
+
+
+@pytest.mark.parametrize("schema", ["MyJobs", "my-jobs", "x;DROP TABLE jobs", '"quoted"', "pg_jobs",
+                                    "information_schema", "1st", "", "a" * 64, "jobs%20x"])
+def test_a_schema_name_that_is_not_a_plain_identifier_is_refused_by_name(schema):
+    from rjbatch.store.postgres import PostgresStore, split_url
+
+    url = f"postgresql://nobody@127.0.0.1:1/db?schema={schema}"
+    with pytest.raises(StoreError, match="invalid PostgreSQL schema name"):
+        split_url(url)
+    with pytest.raises(StoreError, match="invalid PostgreSQL schema name"):
+        PostgresStore(url)  # before any connection is tried
+
+
+def test_the_schema_parameter_is_not_given_to_libpq():
+    from rjbatch.store.postgres import split_url
+
+    assert split_url("postgresql://u:p@h:5/db?sslmode=require&schema=jobs_1&options=-csearch_path%3Dx") == (
+        "postgresql://u:p@h:5/db?sslmode=require&options=-csearch_path%3Dx", "jobs_1")
+    assert split_url("postgresql://h/db") == ("postgresql://h/db", "rjbatch")
+    assert split_url("postgresql://h/db?schema=a_b") == ("postgresql://h/db", "a_b")
+
+
+def create_old_layout(url):
+    """The tables as rjbatch before the schema of its own made them: in public."""
+    from rjbatch.store.postgres import statements
+
+    with admin(url) as connection, connection.transaction():
+        connection.execute("CREATE TABLE IF NOT EXISTS rjbatch_schema ("
+                           " version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())")
+        connection.execute(statements()["schema_1"])
+        connection.execute("INSERT INTO rjbatch_schema (version) VALUES (1)")
+
+
+def test_tables_of_an_older_rjbatch_in_public_move_into_the_schema_keeping_everything(fresh_url, caplog):
+    create_old_layout(fresh_url)
+    with admin(fresh_url) as connection:  # the application's own table beside them
+        connection.execute("CREATE TABLE accounts (id int)")
+        connection.execute("INSERT INTO accounts VALUES (1)")
+    old = connect(with_query(fresh_url, "schema=public"))  # what the older rjbatch saw
+    queued, running = make_doc(statistics={"rows": 2}), make_doc(state="running", sub_state="processing")
+    old.insert_job(queued)
+    old.insert_job(running)
+    old.insert_slices(running["_id"], "main", [make_slice(i) for i in (1, 2, 3)])
+    old.claim_slices(running["_id"], "main", "w:1:1", NOW, 1)
+    old.complete_slices(running["_id"], "main", [(1, {"main": make_slice(1, data=b"out 1")})])
+    old.save_server({"name": "host:1", "state": "running", "max_workers": 2})
+    old.save_dirmon_entry({"_id": str(make_doc()["_id"]), "name": "in", "pattern": "/in/*", "state": "enabled"})
+    old.close()
+
+    store, other = connect(fresh_url), connect(fresh_url)
+    assert "moved rjbatch's tables" in caplog.text
+    assert store.find_job(queued["_id"])["statistics"] == {"rows": 2}
+    assert store.count_jobs({}) == 2
+    assert [s["id"] for s in store.read_input_slices(running["_id"], "main")] == [2, 3]
+    assert [s["data"] for s in store.read_output_slices(running["_id"], "main")] == [b"out 1"]
+    assert store.find_server("host:1")["max_workers"] == 2
+    assert [e["pattern"] for e in store.find_dirmon_entries()] == ["/in/*"]
+    assert store.schema_version() == 1
+    # the functions and triggers came along
+    assert store.increment_job(queued["_id"], {"statistics.rows": 1})
+    assert store.find_job(queued["_id"])["statistics"] == {"rows": 3}
+    before = store.data_version()
+    other.insert_job(make_doc())
+    assert store.data_version() != before
+    assert store.claim_job("w:1:2", NOW)["_id"] == queued["_id"]
+    with admin(fresh_url) as connection:
+        assert tables_of(connection, "public") == ["accounts"] and functions_of(connection, "public") == []
+        assert tables_of(connection, "rjbatch") == RJBATCH_TABLES
+        assert connection.execute("SELECT id FROM public.accounts").fetchall() == [(1,)]
+    store.close()
+    other.close()
+    third = connect(fresh_url)  # and the next process finds them in place
+    assert third.count_jobs({}) == 3
+    third.close()
+
+
+def test_a_version_table_beside_an_applications_own_jobs_is_not_taken_for_rjbatchs(fresh_url):
+    with admin(fresh_url) as connection:
+        connection.execute("CREATE TABLE jobs (id serial PRIMARY KEY, title text)")
+        connection.execute("INSERT INTO jobs (title) VALUES ('keep me')")
+        connection.execute("CREATE TABLE rjbatch_schema (version integer)")
+        for table in ("input_slices", "output_slices", "servers", "dirmon_entries"):
+            connection.execute(f"CREATE TABLE {table} (id int)")
+    with pytest.raises(StoreError, match="not the tables of an older rjbatch"):
+        connect(fresh_url)
+    with admin(fresh_url) as connection:
+        assert connection.execute("SELECT title FROM public.jobs").fetchall() == [("keep me",)]
+        assert "jobs" in tables_of(connection, "public") and tables_of(connection, "rjbatch") == []
+
+
+def test_a_schema_holding_an_applications_jobs_table_is_not_taken_over(fresh_url):
+    with admin(fresh_url) as connection:
+        connection.execute("CREATE SCHEMA app")
+        connection.execute("CREATE TABLE app.jobs (id int)")
+    with pytest.raises(StoreError, match="already has tables rjbatch did not create \\(jobs\\)"):
+        connect(with_query(fresh_url, "schema=app"))
+    with admin(fresh_url) as connection:
+        assert tables_of(connection, "app") == ["jobs"]
+
+
+def test_a_user_without_create_on_the_database_uses_a_schema_made_for_it(fresh_url):
+    import uuid
+    from urllib.parse import urlsplit, urlunsplit
+
+    role = f"rjbatch_test_role_{uuid.uuid4().hex[:8]}"
+    parts = urlsplit(fresh_url)
+    as_role = urlunsplit((parts.scheme, f"{role}@{parts.hostname}:{parts.port}", parts.path, "", ""))
+    with admin(fresh_url) as connection:
+        connection.execute(f"CREATE ROLE {role} LOGIN")
+    try:
+        with pytest.raises(StoreError,
+                           match="cannot create schema 'rjbatch'.*CREATE SCHEMA rjbatch AUTHORIZATION"):
+            connect(as_role)
+        with admin(fresh_url) as connection:
+            connection.execute(f"CREATE SCHEMA rjbatch AUTHORIZATION {role}")
+        store = connect(as_role)
+        store.insert_job(make_doc())
+        assert store.count_jobs({}) == 1
+        store.close()
+    finally:
+        with admin(fresh_url) as connection:
+            connection.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = %s", [role])
+            connection.execute(f"DROP OWNED BY {role}")
+            connection.execute(f"DROP ROLE {role}")
+
+
+OPEN_OLD_LAYOUT = """
+import sys
+from rjbatch.store.postgres import PostgresStore
+print(PostgresStore(sys.argv[1]).count_jobs({}))
+"""
+
+
+@pytest.mark.slow
+def test_processes_opening_an_old_layout_together_move_it_once(fresh_url):
+    create_old_layout(fresh_url)
+    old = connect(with_query(fresh_url, "schema=public"))
+    for _ in range(5):
+        old.insert_job(make_doc())
+    old.close()
+    processes = [run_python(OPEN_OLD_LAYOUT, fresh_url) for _ in range(5)]
+    for process in processes:
+        out, err = process.communicate(timeout=120)
+        assert process.returncode == 0, err
+        assert out.strip() == "5"
+    with admin(fresh_url) as connection:
+        assert tables_of(connection, "rjbatch") == RJBATCH_TABLES and tables_of(connection, "public") == []
+
+
+def test_a_nul_in_a_column_value_or_a_regex_is_refused_by_name(store):
+    with pytest.raises(StoreError, match="NUL character"):
+        store.find_jobs({"worker_name": "host\x00:1"})
+    with pytest.raises(StoreError, match="NUL character"):
+        store.count_jobs({"note": {"$regex": "a\x00"}})
+    with pytest.raises(StoreError, match=repr("statistics.a\x00b")[1:-1].replace("\\", "\\\\")):
+        store.increment_job(JOB, {"statistics.a\x00b": 1})
 
 
 # -- connections ----------------------------------------------------------------------------

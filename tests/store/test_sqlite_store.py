@@ -126,3 +126,29 @@ def test_claims_from_many_processes_never_overlap(tmp_path):
         out, _ = process.communicate(timeout=120)
         ids += out.split()
     assert len(ids) == 600 and len(set(ids)) == 600
+
+
+def test_an_unknown_synchronous_mode_is_refused_before_it_reaches_a_pragma(tmp_path):
+    with pytest.raises(StoreError, match="unknown SQLite synchronous mode 'NORMAL; DROP TABLE jobs'"):
+        SQLiteStore(f"sqlite:///{tmp_path}/sync.db", synchronous="NORMAL; DROP TABLE jobs")
+    assert SQLiteStore(f"sqlite:///{tmp_path}/sync.db", synchronous="full").synchronous == "FULL"
+
+
+def test_keys_a_json_path_cannot_name_go_through_python_and_the_document_stays_plain_json(tmp_path):
+    import json
+
+    from rjbatch.store.sqlite import _doc_path
+
+    # quotes, backslashes and control characters: SQLite 3.40 matches them escaped but
+    # creates them unescaped; everything else is SQLite's own json_extract / json_set
+    assert _doc_path("statistics.O'Brien $%_;--é")[0] == "json_extract(doc, ?)"
+    for awkward in ('say "hi"', "back\\slash", "new\nline", "nul\x00"):
+        assert _doc_path(f"statistics.{awkward}")[0] == "rjbatch_extract(doc, ?)"
+    store = SQLiteStore(f"sqlite:///{tmp_path}/keys.db")
+    doc = make_doc(statistics={"say \"hi\"": 1})  # as an older rjbatch wrote it, too
+    store.insert_job(doc)
+    store.increment_job(doc["_id"], {'statistics.say "hi"': 1, "statistics.back\\slash": 2})
+    store.increment_job(doc["_id"], {"statistics.plain": 1})
+    raw = store._execute("SELECT doc FROM jobs").fetchone()[0]
+    assert json.loads(raw)["statistics"] == {'say "hi"': 2, "back\\slash": 2, "plain": 1}
+    assert store.count_jobs({'statistics.say "hi"': 2}) == 1
