@@ -502,6 +502,8 @@ class _SliceProcessor:
         else:
             self.perform = job.perform
         self.slice_chain = callbacks.has_chain("slice")
+        # the claims' owner, checked by every commit; perform_now claims nothing
+        self.fence = worker_name if job.is_persisted else None
         self.follow_settings()
 
     def follow_settings(self) -> None:
@@ -538,10 +540,16 @@ class _SliceProcessor:
             if outputs is not None:
                 done.append((piece["id"], outputs))
             if done and time.monotonic() - committed_at >= COMMIT_SECONDS:
-                self.input.complete(done)
+                self._commit(done)
                 done, committed_at = [], time.monotonic()
         if done:
-            self.input.complete(done)
+            self._commit(done)
+
+    def _commit(self, done: list[tuple[int, dict[str, dict]]]) -> None:
+        refused = self.input.complete(done, self.fence)
+        if refused:
+            self.job.logger.warning("slices %s were requeued while this worker had them (its server was "
+                                    "thought dead): their results are dropped", refused)
 
     def _process(self, piece: dict) -> dict[str, dict] | None:
         """Process one slice; its encoded outputs, or None when it failed (already stored)."""
@@ -583,7 +591,10 @@ class _SliceProcessor:
         if self.errors is not None:
             self.errors.append(exc)
         job.logger.error("record %d failed: %s: %s", record_number, type(exc).__name__, exc)
-        self.input.fail(piece, index, job._slice_exception(exc, self.worker_name, record_number), outputs)
+        if not self.input.fail(piece, index, job._slice_exception(exc, self.worker_name, record_number), outputs,
+                               self.fence):
+            job.logger.warning("slice %s was requeued while this worker had it: its failure is dropped",
+                               piece["id"])
 
     def _existing(self, slice_id: int) -> dict[str, list[Any]]:
         """The outputs a failed slice wrote before its failing record (a retry appends to them)."""

@@ -203,11 +203,15 @@ class SlicedInput(Sliced):
     def release(self, pieces: Sequence[Doc]) -> None:
         self.store.release_slices(self.job_id, self.category, [p["id"] for p in pieces])
 
-    def complete(self, done: Sequence[tuple[int, dict[str, Doc]]]) -> None:
-        self.store.complete_slices(self.job_id, self.category, done)
+    def complete(self, done: Sequence[tuple[int, dict[str, Doc]]], worker_name: str | None = None) -> list[int]:
+        """Commit finished slices; with ``worker_name``, only those it still holds (the
+        ids of the others, requeued meanwhile, come back and nothing of them is written)."""
+        return self.store.complete_slices(self.job_id, self.category, done, worker_name)
 
-    def fail(self, piece: Doc, index: int, exception: Doc, outputs: dict[str, Doc]) -> None:
-        self.store.fail_slice(self.job_id, self.category, piece["id"], index + 1, exception, outputs)
+    def fail(self, piece: Doc, index: int, exception: Doc, outputs: dict[str, Doc],
+             worker_name: str | None = None) -> bool:
+        return self.store.fail_slice(self.job_id, self.category, piece["id"], index + 1, exception, outputs,
+                                     worker_name)
 
     def outputs_before_failure(self, slice_id: int, outputs: dict[str, SlicedOutput]) -> dict[str, list[Any]]:
         """The records a failed slice wrote before its failing record, per output category

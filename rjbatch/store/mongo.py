@@ -616,7 +616,7 @@ class MongoStore:
             if finished:
                 # this worker's finished jobs leave before its next one is taken
                 if jobs.delete_many({"_id": {"$in": [_oid(i) for i in finished]},
-                                     "state": "running"}).deleted_count:
+                                     "state": "running", "worker_name": worker_name}).deleted_count:
                     self._touch()
             before = jobs.find_one_and_update(
                 query, {"$set": {"state": "running", "worker_name": worker_name}},
@@ -770,35 +770,50 @@ class MongoStore:
                     ordered=False,
                 )
 
-    def complete_slices(self, job_id: str, category: str, done: Sequence[tuple[int, dict[str, Doc]]]) -> None:
+    def complete_slices(self, job_id: str, category: str, done: Sequence[tuple[int, dict[str, Doc]]],
+                        worker_name: str | None = None) -> list[int]:
         """Upsert the outputs (keyed by slice id), then delete the input slices.
 
         A crash in between leaves the input slice to be processed again; its outputs are
-        then replaced, never added twice.
+        then replaced, never added twice. With a worker name, only the slices that worker
+        still holds are completed; the others' ids come back.
         """
         if not done:
-            return
-        by_category: dict[str, list[Doc]] = {}
-        for slice_id, outputs in done:
-            for name, out in outputs.items():
-                by_category.setdefault(name, []).append(self._output_doc(slice_id, out))
+            return []
+        inputs = self._inputs(job_id, category)
         with self._guard:
+            if worker_name is not None:
+                held = {doc["_id"] for doc in inputs.find(
+                    {"_id": {"$in": [i for i, _ in done]}, "state": "running", "worker_name": worker_name},
+                    {"_id": 1})}
+                kept = [(i, outputs) for i, outputs in done if i in held]
+            else:
+                kept = list(done)
+            by_category: dict[str, list[Doc]] = {}
+            for slice_id, outputs in kept:
+                for name, out in outputs.items():
+                    by_category.setdefault(name, []).append(self._output_doc(slice_id, out))
             self._write_outputs(job_id, by_category)
-            self._inputs(job_id, category).delete_many({"_id": {"$in": [i for i, _ in done]}})
+            inputs.delete_many({"_id": {"$in": [i for i, _ in kept]}})
+        kept_ids = {i for i, _ in kept}
+        return [i for i, _ in done if i not in kept_ids]
 
     def fail_slice(
         self, job_id: str, category: str, slice_id: int, processing_record_number: int,
-        exception: Doc, outputs: dict[str, Doc],
-    ) -> None:
-        by_category = {name: [self._output_doc(slice_id, out)] for name, out in outputs.items()}
+        exception: Doc, outputs: dict[str, Doc], worker_name: str | None = None,
+    ) -> bool:
+        fence = {} if worker_name is None else {"state": "running", "worker_name": worker_name}
         with self._guard:
-            self._write_outputs(job_id, by_category)
-            self._inputs(job_id, category).update_one(
-                {"_id": slice_id},
+            failed = self._inputs(job_id, category).update_one(
+                {"_id": slice_id, **fence},
                 {"$set": {"state": "failed", "processing_record_number": processing_record_number,
                           "exception": _encode(exception)},
                  "$unset": {"worker_name": ""}, "$inc": {"failure_count": 1}},
-            )
+            ).matched_count
+            if failed:
+                self._write_outputs(job_id, {name: [self._output_doc(slice_id, out)]
+                                             for name, out in outputs.items()})
+        return bool(failed)
 
     def retry_failed_slices(self, job_id: str, category: str) -> int:
         with self._guard:

@@ -547,7 +547,7 @@ class PostgresStore(SQLStore):
         sql = statements()["claim_job"].format(filter=condition)
         stamp = to_utc(now)
         done = list(finished)  # deleted by the same statement that claims
-        row = self._execute(sql, [done, stamp, *params, done, stamp, *params, stamp, *params,
+        row = self._execute(sql, [done, worker_name, stamp, *params, done, stamp, *params, stamp, *params,
                                   worker_name, stamp]).fetchone()
         if row is None:
             return None
@@ -584,29 +584,36 @@ class PostgresStore(SQLStore):
         if ids:
             self._execute(statements()["release_slices"], (job_id, category, list(ids)))
 
-    def complete_slices(self, job_id: str, category: str, done: Sequence[tuple[int, dict[str, Doc]]]) -> None:
+    def complete_slices(self, job_id: str, category: str, done: Sequence[tuple[int, dict[str, Doc]]],
+                        worker_name: str | None = None) -> list[int]:
         if not done:
-            return
+            return []
         # one row per (category, id): the last write of a slice wins, as it would in order
         outputs = {row[1:3]: row for slice_id, written in done
                    for row in self._output_rows(job_id, slice_id, written)}
         columns = list(zip(*outputs.values(), strict=True)) if outputs else [()] * 7
-        self._execute(statements()["complete_slices"], (
-            job_id, category, [slice_id for slice_id, _ in done],
-            job_id, *(list(column) for column in columns[1:]),
-        ))
+        ids = [slice_id for slice_id, _ in done]
+        completed = {row["id"] if isinstance(row, dict) else row[0] for row in self._execute(
+            statements()["complete_slices"],
+            (job_id, category, ids, worker_name, worker_name, job_id, *(list(column) for column in columns[1:]),
+             worker_name),
+        ).fetchall()}
+        return [i for i in ids if i not in completed]
 
     def fail_slice(
         self, job_id: str, category: str, slice_id: int, processing_record_number: int,
-        exception: Doc, outputs: dict[str, Doc],
-    ) -> None:
+        exception: Doc, outputs: dict[str, Doc], worker_name: str | None = None,
+    ) -> bool:
         sql = statements()
         with self._transaction() as connection, connection.cursor() as cursor:
+            cursor.execute(sql["fail_input_slice"], (processing_record_number, dumps(exception), job_id, category,
+                                                      slice_id, worker_name, worker_name))
+            if not cursor.rowcount:
+                return False
             rows = self._output_rows(job_id, slice_id, outputs)
             if rows:
                 cursor.executemany(sql["upsert_output_slice"], rows)
-            cursor.execute(sql["fail_input_slice"],
-                           (processing_record_number, dumps(exception), job_id, category, slice_id))
+        return True
 
     def retry_failed_slices(self, job_id: str, category: str) -> int:
         return self._execute(statements()["retry_failed_slices"], (job_id, category)).rowcount

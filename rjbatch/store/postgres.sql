@@ -130,7 +130,7 @@ CREATE TRIGGER input_slices_queued AFTER UPDATE ON input_slices FOR EACH ROW
 -- one the planner must estimate to choose the index walk over a sort, so the plan
 -- holds before the table has statistics.
 WITH finished AS (
-    DELETE FROM jobs WHERE id = ANY(%s::text[]) AND state = 'running'
+    DELETE FROM jobs WHERE id = ANY(%s::text[]) AND state = 'running' AND worker_name = %s
 ), batch AS (
     SELECT id, priority FROM jobs
     WHERE state = 'running' AND sub_state = 'processing'
@@ -195,21 +195,30 @@ ON CONFLICT (job_id, category, id) DO UPDATE SET
 
 -- name: complete_slices
 -- One statement, so one transaction and one round trip: the input slices leave and their
--- outputs are written, replacing those of an earlier completion of the same slice.
+-- outputs are written, replacing those of an earlier completion of the same slice. With a
+-- worker name, only the slices that worker still holds (a requeued slice's stale worker
+-- writes nothing); the ids completed come back.
 WITH completed AS (
-    DELETE FROM input_slices WHERE (job_id, category, id) IN (SELECT %s, %s, unnest(%s::integer[]))
+    DELETE FROM input_slices WHERE job_id = %s AND category = %s AND id = ANY(%s::integer[])
+      AND (%s::text IS NULL OR (state = 'running' AND worker_name = %s::text))
+    RETURNING id
+), written AS (
+    INSERT INTO output_slices (job_id, category, id, first_record_number, record_count, serializer, data)
+    SELECT %s, o.* FROM unnest(%s::text[], %s::integer[], %s::bigint[], %s::integer[], %s::text[], %s::bytea[])
+        AS o(category, id, first_record_number, record_count, serializer, data)
+    WHERE %s::text IS NULL OR o.id IN (SELECT id FROM completed)
+    ON CONFLICT (job_id, category, id) DO UPDATE SET
+        first_record_number = excluded.first_record_number, record_count = excluded.record_count,
+        serializer = excluded.serializer, data = excluded.data
 )
-INSERT INTO output_slices (job_id, category, id, first_record_number, record_count, serializer, data)
-SELECT %s, * FROM unnest(%s::text[], %s::integer[], %s::bigint[], %s::integer[], %s::text[], %s::bytea[])
-ON CONFLICT (job_id, category, id) DO UPDATE SET
-    first_record_number = excluded.first_record_number, record_count = excluded.record_count,
-    serializer = excluded.serializer, data = excluded.data;
+SELECT id FROM completed;
 
 -- name: fail_input_slice
 UPDATE input_slices
 SET state = 'failed', worker_name = NULL, failure_count = failure_count + 1,
     processing_record_number = %s, exception = %s::jsonb
-WHERE job_id = %s AND category = %s AND id = %s;
+WHERE job_id = %s AND category = %s AND id = %s
+  AND (%s::text IS NULL OR (state = 'running' AND worker_name = %s::text));
 
 -- name: retry_failed_slices
 UPDATE input_slices SET state = 'queued', worker_name = NULL, started_at = NULL

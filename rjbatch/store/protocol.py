@@ -142,18 +142,25 @@ class Store(Protocol):
     def release_slices(self, job_id: str, category: str, ids: Sequence[int]) -> None:
         """Put claimed slices back, untouched (a throttle said wait)."""
 
-    def complete_slices(self, job_id: str, category: str, done: Sequence[tuple[int, dict[str, Doc]]]) -> None:
+    def complete_slices(self, job_id: str, category: str, done: Sequence[tuple[int, dict[str, Doc]]],
+                        worker_name: str | None = None) -> list[int]:
         """In one transaction: delete each input slice and write (replace) its outputs.
 
         ``done`` holds ``(slice id, {output category: output slice})``. Replacing, not
-        appending, is what keeps output exact when a slice is processed twice.
+        appending, is what keeps output exact when a slice is processed twice. With
+        ``worker_name`` (the fence), only the slices still ``running`` under that worker
+        are completed; the ids of the others (requeued meanwhile, perhaps taken by another
+        worker) are returned and nothing of them is written.
         """
 
     def fail_slice(
         self, job_id: str, category: str, slice_id: int, processing_record_number: int,
-        exception: Doc, outputs: dict[str, Doc],
-    ) -> None:
-        """In one transaction: mark the input slice failed and write its partial outputs."""
+        exception: Doc, outputs: dict[str, Doc], worker_name: str | None = None,
+    ) -> bool:
+        """In one transaction: mark the input slice failed and write its partial outputs.
+
+        With ``worker_name``, only while that worker holds the slice; False when it did not.
+        """
 
     def retry_failed_slices(self, job_id: str, category: str) -> int:
         """Failed input slices back to queued (keeping where they failed)."""

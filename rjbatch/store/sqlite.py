@@ -386,28 +386,40 @@ class SQLiteStore(SQLStore):
                 f" WHERE job_id = ? AND category = ? AND id IN ({marks})", (job_id, category, *ids),
             )
 
-    def complete_slices(self, job_id: str, category: str, done: Sequence[tuple[int, dict[str, Doc]]]) -> None:
+    def complete_slices(self, job_id: str, category: str, done: Sequence[tuple[int, dict[str, Doc]]],
+                        worker_name: str | None = None) -> list[int]:
         if not done:
-            return
+            return []
         sql = statements()
-        deletes = [(job_id, category, slice_id) for slice_id, _ in done]
-        upserts = [row for slice_id, outputs in done for row in self._output_rows(job_id, slice_id, outputs)]
         with self._write() as connection:
+            if worker_name is None:
+                connection.executemany(sql["delete_input_slice"], [(job_id, category, i) for i, _ in done])
+                kept = done
+            else:  # fenced: only the slices this worker still holds
+                marks = ", ".join("?" for _ in done)
+                taken = {row[0] for row in connection.execute(
+                    f"DELETE FROM input_slices WHERE job_id = ? AND category = ? AND id IN ({marks})"
+                    " AND state = 'running' AND worker_name = ? RETURNING id",
+                    [job_id, category, *(i for i, _ in done), worker_name])}
+                kept = [(i, outputs) for i, outputs in done if i in taken]
+            upserts = [row for slice_id, outputs in kept for row in self._output_rows(job_id, slice_id, outputs)]
             if upserts:
                 connection.executemany(sql["upsert_output_slice"], upserts)
-            connection.executemany(sql["delete_input_slice"], deletes)
+        kept_ids = {i for i, _ in kept}
+        return [i for i, _ in done if i not in kept_ids]
 
     def fail_slice(
         self, job_id: str, category: str, slice_id: int, processing_record_number: int,
-        exception: Doc, outputs: dict[str, Doc],
-    ) -> None:
+        exception: Doc, outputs: dict[str, Doc], worker_name: str | None = None,
+    ) -> bool:
         sql = statements()
         with self._write() as connection:
-            rows = self._output_rows(job_id, slice_id, outputs)
+            failed = connection.execute(sql["fail_input_slice"], [
+                processing_record_number, dumps(exception), job_id, category, slice_id, worker_name]).rowcount
+            rows = self._output_rows(job_id, slice_id, outputs) if failed else []
             if rows:
                 connection.executemany(sql["upsert_output_slice"], rows)
-            connection.execute(sql["fail_input_slice"],
-                               (processing_record_number, dumps(exception), job_id, category, slice_id))
+        return bool(failed)
 
     def retry_failed_slices(self, job_id: str, category: str) -> int:
         return self._execute(
@@ -531,7 +543,8 @@ class SQLiteStore(SQLStore):
             # the worker's last jobs leave and its next one is taken under one lock
             marks = ", ".join("?" for _ in finished)
             with self._write() as connection:
-                connection.execute(f"DELETE FROM jobs WHERE id IN ({marks}) AND state = 'running'", finished)
+                connection.execute(f"DELETE FROM jobs WHERE id IN ({marks}) AND state = 'running'"
+                               " AND worker_name = ?", [*finished, worker_name])
                 row = connection.execute(sql, claim).fetchone()
         else:
             row = self._execute(sql, claim).fetchone()

@@ -115,7 +115,8 @@ DELETE FROM input_slices WHERE job_id = ? AND category = ? AND id = ?;
 UPDATE input_slices
 SET state = 'failed', worker_name = NULL, failure_count = failure_count + 1,
     processing_record_number = ?, exception = ?
-WHERE job_id = ? AND category = ? AND id = ?;
+WHERE job_id = ? AND category = ? AND id = ?
+  AND (?6 IS NULL OR (state = 'running' AND worker_name = ?6));
 
 -- name: requeue_running_slices_of
 -- a dead server's (or worker's) slices, whatever job they belong to

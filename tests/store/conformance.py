@@ -594,6 +594,22 @@ class StoreConformance:
         assert [(s["id"], s["data"]) for s in store.read_output_slices(self.JOB, "main")] == [(1, b"second")]
         assert store.count_output_slices(self.JOB, "main") == (1, 4)
 
+    def test_a_stale_workers_slice_commits_are_refused(self, store):
+        store.insert_slices(self.JOB, "main", [make_slice(1), make_slice(2), make_slice(3)])
+        store.claim_slices(self.JOB, "main", "a:1:1", NOW, 3)
+        store.requeue_running_slices("a:1")  # its server was thought dead
+        store.claim_slices(self.JOB, "main", "b:2:1", NOW, 2)  # slices 1 and 2 taken by another
+        refused = store.complete_slices(self.JOB, "main", [(1, {"main": make_slice(1, data=b"stale")})], "a:1:1")
+        assert refused == [1]
+        assert store.read_output_slices(self.JOB, "main") == []
+        assert not store.fail_slice(self.JOB, "main", 2, 1, {"class_name": "E", "message": "m"},
+                                    {"main": make_slice(2, data=b"stale")}, "a:1:1")
+        assert store.count_slices(self.JOB, "main") == {"running": (2, 20), "queued": (1, 10)}
+        assert store.complete_slices(self.JOB, "main", [(1, {"main": make_slice(1, data=b"fresh")})], "b:2:1") == []
+        assert store.fail_slice(self.JOB, "main", 2, 1, {"class_name": "E", "message": "m"}, {}, "b:2:1")
+        assert [(s["id"], s["data"]) for s in store.read_output_slices(self.JOB, "main")] == [(1, b"fresh")]
+        assert store.count_slices(self.JOB, "main") == {"failed": (1, 10), "queued": (1, 10)}
+
     def test_fail_slice_records_the_failure_and_keeps_partial_output(self, store):
         store.insert_slices(self.JOB, "main", [make_slice(1), make_slice(2)])
         store.claim_slices(self.JOB, "main", "w:1:1", NOW, 2)

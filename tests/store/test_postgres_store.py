@@ -139,13 +139,17 @@ def test_claims_walk_indexes_even_before_the_tables_have_statistics(fresh_url):
                               " AND (last_analyze IS NOT NULL OR last_autoanalyze IS NOT NULL)").fetchone()
     if analyzed["n"]:
         pytest.skip("autovacuum analyzed the table already")
-    plan = explain(store, statements()["claim_job"].format(filter="1=1"), [[], NOW, [], NOW, NOW, "w", NOW])
+    plan = explain(store, statements()["claim_job"].format(filter="1=1"), [[], "w", NOW, [], NOW, NOW, "w", NOW])
     assert "Index Scan using jobs_claim" in plan and "Sort" not in plan
     plan = explain(store, statements()["claim_slices"], ["w", NOW, JOB, "main", 10])
     assert "Tid Scan" in plan and "Index Scan using input_slices_queued" in plan and "Sort" not in plan
     outputs = [["main"] * 3, [1, 2, 3], [1, 11, 21], [10] * 3, ["bson"] * 3, [b"x"] * 3]
-    plan = explain(store, statements()["complete_slices"], [JOB, "main", [1, 2, 3], JOB, *outputs])
-    assert "Index Cond: ((job_id = " in plan and "Rows Removed by Filter" not in plan
+    unfenced = explain(store, statements()["complete_slices"], [JOB, "main", [1, 2, 3], None, None, JOB, *outputs,
+                                                                None])
+    assert "Index Cond: ((job_id = " in unfenced and "Seq Scan on input_slices" not in unfenced
+    # fenced by the worker: the slices it holds (a handful) are found by either index
+    fenced = explain(store, statements()["complete_slices"], [JOB, "main", [1, 2, 3], "w", "w", JOB, *outputs, "w"])
+    assert "Index Scan using input_slices_" in fenced and "Seq Scan on input_slices" not in fenced
     store.close()
 
 
