@@ -471,3 +471,39 @@ def test_a_zip_of_several_csv_files_is_read_file_after_file_with_one_header(tmp_
     assert [r["total"] for r in job.reload().output()] == [1, 4, 9]
     only_b = module.TotalsJob()
     assert only_b.upload(tmp_path / "in.zip", zip_entry="b.*") == 1
+
+
+def test_a_line_that_cannot_be_parsed_is_the_failed_record_and_can_be_fixed(tmp_path):
+    module = flights_job()
+    source = tmp_path / "in.csv"
+    source.write_text('price,qty\n1,1\n2,2\n3,3"x"\n4,4\n')  # a stray quote on line 4 (record 3)
+
+    class Four(module.TotalsJob):
+        slice_size = 4
+
+    job = Four()
+    job.upload(source)
+    job.save()
+    work_all()
+    job.reload()
+    [failed] = list(job.input.failed_records())
+    assert failed.record_number == 3 and failed.record == '3,3"x"'
+    assert failed.exception.class_name.endswith("MalformedLine") and "line 4" in failed.exception.message
+    job.input.update_failed_record(failed, "3,3")
+    job.retry()
+    work_all()
+    assert [r["total"] for r in job.reload().output()] == [1, 4, 9, 16]
+
+
+def test_a_zip_of_csv_files_with_different_headers_is_refused_naming_them(tmp_path):
+    from rjbatch.codecs import CodecError
+
+    module = flights_job()
+    (tmp_path / "a.csv").write_text("price,qty\n1,1\n")
+    (tmp_path / "b.csv").write_text("name,age\nann,3\n")
+    subprocess.run(["zip", "-q", "-j", str(tmp_path / "in.zip"), str(tmp_path / "a.csv"), str(tmp_path / "b.csv")],
+                   check=True)
+    job = module.TotalsJob()
+    with pytest.raises(CodecError, match="b.csv starts with 'name,age', not the header of a.csv"):
+        job.upload(tmp_path / "in.zip")
+    assert job.input.count() == 0

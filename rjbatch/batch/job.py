@@ -562,7 +562,7 @@ class _SliceProcessor:
         index = resume_at
         job.__dict__["_slice_first"] = first
         try:
-            prepared = self.parse(records, first) if self.parse is not None and records else records
+            prepared = self._parse(records, first)
             if self.slice_chain:
                 job._callbacks.run_chain(job, "slice", self._perform_all, prepared, resume_at, results)
             else:
@@ -596,49 +596,80 @@ class _SliceProcessor:
             job.logger.warning("slice %s was requeued while this worker had it: its failure is dropped",
                                piece["id"])
 
+    def _parse(self, records: list[Any], first: int) -> list[Any]:
+        """perform's arguments; a record that cannot be parsed fails at its own index.
+
+        The whole slice is parsed at once (the fast path); when that raises, the records
+        are parsed one by one so the failure names the record at fault, and those before it
+        are still performed (a fix of that one record then resumes the slice).
+        """
+        if self.parse is None or not records:
+            return records
+        try:
+            return self.parse(records, first)
+        except Exception:  # noqa: BLE001 - parsed again below, record by record
+            parsed: list[Any] = []
+            for index, record in enumerate(records):
+                try:
+                    parsed.extend(self.parse([record], first + index))
+                except Exception as exc:
+                    return _FailsAt(parsed, exc)
+            return parsed
+
     def _existing(self, slice_id: int) -> dict[str, list[Any]]:
         """The outputs a failed slice wrote before its failing record (a retry appends to them)."""
         return self.input.outputs_before_failure(slice_id, self.outputs)
 
     def _perform_all(self, records: list[Any], start: int, results: dict[str, list[Any]]) -> int:
-        """Call perform on each record from ``start``; the one loop every record goes through."""
-        perform = self.perform
+        """Call perform on each record from ``start``; the one loop every record goes through.
+
+        An exception leaves with the index of its record (``_rjbatch_index``). Records that
+        could not be parsed (``_FailsAt``) fail at theirs once those before it are performed.
+        """
+        job = self.job
+        job._record_index = start
+        try:
+            if self.collect:
+                self._perform_collecting(records, start, results)
+            else:
+                self._perform_only(records, start)
+        except Exception as exc:
+            exc._rjbatch_index = job._record_index  # type: ignore[attr-defined]
+            raise
+        if isinstance(records, _FailsAt):
+            records.error._rjbatch_index = len(records)  # type: ignore[attr-defined]
+            raise records.error
+        return len(records)
+
+    def _perform_only(self, records: list[Any], start: int) -> None:
+        perform, job, skip_none = self.perform, self.job, self.skip_none
+        for index in range(start, len(records)):
+            job._record_index = index
+            record = records[index]
+            if record is not None or not skip_none:
+                perform(record)
+
+    def _perform_collecting(self, records: list[Any], start: int, results: dict[str, list[Any]]) -> None:
+        perform, job, skip_none, nils, route = self.perform, self.job, self.skip_none, self.main_nils, self._route
         main = results.get("main")
         append = main.append if main is not None else None
-        nils = self.main_nils
-        route = self._route
-        job = self.job
-        skip_none = self.skip_none
-        index = start
-        try:
-            if not self.collect:
-                for index in range(start, len(records)):
-                    job._record_index = index
-                    record = records[index]
-                    if record is not None or not skip_none:
-                        perform(record)
-                return len(records)
-            for index in range(start, len(records)):
-                job._record_index = index
-                record = records[index]
-                if record is None and skip_none:
-                    continue
-                value = perform(record)
-                if value is None:
-                    if nils:
-                        append(None)
-                    continue
-                kind = type(value)
-                if kind is Result or kind is Results:
-                    route(value, results)
-                elif append is not None:
-                    append(value)
-                else:
-                    raise UnknownCategory(f"{type(job).__name__} has no output category 'main'")
-        except Exception as exc:
-            exc._rjbatch_index = index  # type: ignore[attr-defined]
-            raise
-        return len(records)
+        for index in range(start, len(records)):
+            job._record_index = index
+            record = records[index]
+            if record is None and skip_none:
+                continue
+            value = perform(record)
+            if value is None:
+                if nils:
+                    append(None)
+                continue
+            kind = type(value)
+            if kind is Result or kind is Results:
+                route(value, results)
+            elif append is not None:
+                append(value)
+            else:
+                raise UnknownCategory(f"{type(job).__name__} has no output category 'main'")
 
     def _route(self, value: Result | Results, results: dict[str, list[Any]]) -> None:
         for result in (value if isinstance(value, Results) else [value]):
@@ -669,6 +700,14 @@ class _SliceProcessor:
                 if failed_index is None or index != failed_index:
                     totals[name] = totals.get(name, 0) + amount
             self.job._add_statistics(totals)
+
+
+class _FailsAt(list):
+    """The records parsed before the one that could not be; ``error`` is its exception."""
+
+    def __init__(self, parsed: list[Any], error: Exception) -> None:
+        super().__init__(parsed)
+        self.error = error
 
 
 def _duration(seconds: float) -> str:

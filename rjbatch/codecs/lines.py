@@ -164,7 +164,8 @@ class LineReader:
     ends its last line, with or without a final delimiter, and starts with a fresh decoder
     (its own BOM); ``line_number`` counts on through the members. With
     ``skip_repeated_header=True`` a member's first line is dropped when it equals the first
-    member's first line (a CSV split into files that each repeat the header); the dropped
+    member's first line (a CSV split into files that each repeat the header), and a member
+    that starts with another line raises ``MalformedData`` naming both files; the dropped
     lines still count in ``line_number`` and are counted in ``repeated_headers_skipped``.
     """
 
@@ -310,7 +311,7 @@ class LineReader:
                         self._long_record(lines, False)
                     self.line_number += len(lines)
                     if drop_header:
-                        first_line, member_start = self._drop_header(lines, first_line, member_start)
+                        first_line, member_start = self._drop_header(lines, first_line, member_start, stream)
                     if lines:
                         yield lines, False
                 continue
@@ -352,21 +353,29 @@ class LineReader:
                 if check_complete and max(map(len, lines)) > self._limit:
                     self._long_record(lines, joined)
                 if drop_header:
-                    first_line, member_start = self._drop_header(lines, first_line, member_start)
+                    first_line, member_start = self._drop_header(lines, first_line, member_start, stream)
                 self.line_number += physical
                 if lines:
                     yield lines, joined
 
     def _drop_header(
-        self, lines: list[str], first_line: str | None, member_start: bool
+        self, lines: list[str], first_line: str | None, member_start: bool, stream: Any
     ) -> tuple[str | None, bool]:
         """Remember the first member's first line; drop a later member's first line equal to it.
 
-        Returns the new ``(first_line, member_start)``. ``lines`` is changed in place.
+        A later member that starts with another line holds another table (its header would
+        become data, its rows be cut to the first one's columns): ``MalformedData`` naming
+        both files. Returns the new ``(first_line, member_start)``; ``lines`` changes in place.
         """
         if first_line is None:
             return lines[0], False
-        if member_start and lines[0] == first_line:
+        if member_start:
+            if lines[0] != first_line:
+                members = getattr(stream, "members", None) or []
+                raise MalformedData(
+                    f"{stream.member} starts with {lines[0][:80]!r}, not the header of {members[0]} "
+                    f"({first_line[:80]!r}): upload its files separately (zip_entry=...)",
+                    file_name=self.file_name)
             del lines[0]
             self.repeated_headers_skipped += 1
         return first_line, False
