@@ -17,6 +17,7 @@ from typing import Any
 import rjbatch
 from rjbatch import config, registry
 from rjbatch.batch import BatchJob
+from rjbatch.codecs.errors import CodecError
 from rjbatch.errors import ConfigurationError, InvalidTransition, JobNotFound, RjbatchError
 from rjbatch.job import Job
 
@@ -42,7 +43,7 @@ def job_class(name: str) -> type[Job]:
     cls = registry.by_name(name)
     if cls is None:
         known = ", ".join(sorted({c.__name__ for c in registry.all_classes()
-                                  if not c.__module__.startswith("rjbatch")})) or "none loaded"
+                                  if not c.__module__.startswith("rjbatch.")})) or "none loaded"
         raise UsageError(f"unknown job class {name!r} (known: {known}; load yours with --jobs PATH)")
     return cls
 
@@ -216,6 +217,9 @@ def cmd_download(args: argparse.Namespace) -> int:
         raise UsageError(f"job {job.id} ({type(job).__name__}) is not a batch job: it has no output")
     if not job_id:
         print(f"downloading {type(job).__name__} {job.id} (completed {job.completed_at})", file=sys.stderr)
+    elif not job.is_completed and not job.is_queued and not job.is_running:
+        print(f"note: {type(job).__name__} {job.id} is {job.state}: its output holds the records processed "
+              "so far", file=sys.stderr)
     if target is None:  # standard output, in the category's own format
         count = job.download(sys.stdout.buffer, category=args.category, file_name=args.format_name)
         sys.stdout.flush()
@@ -321,9 +325,10 @@ def cmd_process(args: argparse.Namespace) -> int:
     job = result.job
     rate = result.records_uploaded / result.seconds if result.seconds else 0
     if job.is_completed:
-        print(f"{cls.__name__} {job.id}: {result.records_uploaded:,} records in, "
-              f"{result.records_written:,} written to {args.output} in {result.seconds:.1f} s "
-              f"({rate:,.0f} records/s)", file=sys.stderr)
+        written = "; ".join(f"{name}: {count:,} to {path}" for name, (path, count) in result.outputs.items())
+        print(f"{cls.__name__} {job.id}: {result.records_uploaded:,} records in, {result.seconds:.1f} s "
+              f"({rate:,.0f} records/s); written: {written or 'nothing (no output category)'}",
+              file=sys.stderr)
         return 0
     print(f"rjbatch: failed: {cls.__name__} {job.id} is {job.state}: {job.exception}", file=sys.stderr)
     for record, exception in list(job.input.failed_records())[:5]:
@@ -409,8 +414,14 @@ def cmd_web(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     secret_key = os.environ.get("RJBATCH_WEB_SECRET_KEY") or None
+    if args.dirmon_whitelist:
+        missing = [folder for folder in args.dirmon_whitelist if not os.path.isdir(folder)]
+        if missing:
+            raise UsageError(f"--dirmon-whitelist {missing[0]}: no such folder")
+        config.configure(dirmon_whitelist=args.dirmon_whitelist)
     serve(host=args.host, port=args.port, insecure_local=args.insecure_local, users=users or None,
-          auth=auth, secret_key=secret_key, log_level="warning" if args.quiet else "info")
+          auth=auth, secret_key=secret_key, secure_cookies=args.secure_cookies,
+          log_level="warning" if args.quiet else "info")
     return 0
 
 
@@ -569,6 +580,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="auth hook: function(request) -> (username, role) or None")
     p.add_argument("--insecure-local", action="store_true",
                    help="no login, everyone is admin: only on 127.0.0.1")
+    p.add_argument("--dirmon-whitelist", action="append", metavar="DIR",
+                   help="a folder dirmon entries saved from the web may watch (repeatable; "
+                        "default: RJBATCH_DIRMON_WHITELIST; none: no entry can be saved from the web)")
+    p.add_argument("--secure-cookies", action="store_true",
+                   help="mark the session cookie Secure: browsers send it over HTTPS only")
     p.add_argument("--quiet", "-q", action="store_true", help="log warnings only")
 
     p = sub.add_parser("worker", parents=[common], help="run a server with N worker processes")
@@ -627,7 +643,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             config.configure(database=args.database)
         config.load_jobs(args.jobs)
         return _commands[args.command](args)
-    except (RjbatchError, OSError) as exc:
+    except BrokenPipeError:  # `rjbatch jobs --json | head`: the reader has all it wanted
+        _quiet_stdout()
+        return 0
+    except (RjbatchError, CodecError, OSError) as exc:
         if args.debug:
             raise
         what = {JobNotFound: "not found", InvalidTransition: "refused",
@@ -637,6 +656,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("rjbatch: interrupted", file=sys.stderr)
         return 130
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush raises nothing more."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 if __name__ == "__main__":

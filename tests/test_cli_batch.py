@@ -37,6 +37,12 @@ def test_process_the_sample_gzipped_csv_end_to_end(tmp_path):
     result = rjbatch("process", str(SAMPLES / "orders.csv.gz"), "--jobs", JOBS, "--job", "OrderTotalsJob",
                      "--output", "totals.csv.gz", "--workers", "2", cwd=tmp_path)
     assert "20,000 records in" in result.stderr
+    # every category is written, each counted: refunds beside the output, nothing lost
+    refunds = list(csv.reader(io.StringIO(gzip.decompress((tmp_path / "totals.refunds.csv.gz").read_bytes())
+                                          .decode())))
+    assert refunds[0] == ["order_id", "customer", "city", "country", "amount", "quantity", "total", "status"]
+    assert f"refunds: {len(refunds) - 1:,} to totals.refunds.csv.gz" in result.stderr
+    assert len(refunds) > 1 and all(row[-1] == "refunded" for row in refunds[1:])
     rows = list(csv.reader(io.StringIO(gzip.decompress((tmp_path / "totals.csv.gz").read_bytes()).decode())))
     assert rows[0] == ["order_id", "customer", "city", "country", "amount", "quantity", "total", "status"]
     assert rows[1:] == expected_totals(SAMPLES / "orders.csv.gz")
@@ -101,3 +107,26 @@ def test_an_upload_of_a_corrupt_gzip_keeps_nothing(tmp_path):
     assert result.returncode == 1
     assert "broken.txt.gz" in result.stderr
     assert rjbatch("jobs", "--json", cwd=tmp_path).stdout == ""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name, content", [
+    ("truncated.csv.gz", gzip.compress(b"id,name\n" + b"".join(b"%d,n%d\n" % (i, i * 7) for i in range(9000)))[:9000]),
+    ("dup.csv", b"id,name,Name\n1,a,b\n"),
+    ("badutf8.csv", b"id,name\n1,\xff\xfe\n"),
+])
+def test_process_of_a_bad_file_is_one_line_and_leaves_no_job(tmp_path, name, content):
+    (tmp_path / name).write_bytes(content)
+    result = rjbatch("process", name, "--jobs", JOBS, "--job", "OrderTotalsJob", "--output", "out.csv",
+                     "--workers", "1", cwd=tmp_path, check=False)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert name in result.stderr
+    assert rjbatch("jobs", "--json", cwd=tmp_path).stdout == ""  # nothing left queued
+
+
+def test_a_download_of_a_job_not_yet_processed_is_refused(tmp_path):
+    job_id = rjbatch("upload", str(SAMPLES / "words.txt"), "--jobs", JOBS, "--job", "ReverseJob",
+                     cwd=tmp_path).stdout.strip()
+    result = rjbatch("download", job_id, "out.txt", cwd=tmp_path, check=False)
+    assert result.returncode == 1 and "it is queued, its output is not complete" in result.stderr

@@ -232,10 +232,15 @@ class BatchJob(Job):
         from rjbatch.batch.download import DownloadError
 
         output = self.sliced_output(category)  # an unknown category fails here, by name
-        if self.is_persisted and self._store().find_job(self.id) is None:
-            raise JobNotFound(f"{type(self).__name__} {self.id} no longer exists: nothing to download")
-        if self.is_running and self.sub_state == PROCESSING and not allow_partial:
-            raise DownloadError(f"cannot download job {self.id} while it is still processing")
+        state, sub_state = self.state, self.sub_state
+        if self.is_persisted:  # as stored now: this object may be older than the workers' progress
+            doc = self._store().find_job(self.id)
+            if doc is None:
+                raise JobNotFound(f"{type(self).__name__} {self.id} no longer exists: nothing to download")
+            state, sub_state = doc.get("state"), doc.get("sub_state")
+        if not allow_partial and (state == states.QUEUED or (state == states.RUNNING and sub_state != AFTER)):
+            raise DownloadError(f"cannot download {type(self).__name__} {self.id} yet: it is {state}"
+                                f"{' (' + sub_state + ')' if sub_state else ''}, its output is not complete")
         return output.download(target, **options)
 
     # -- statistics ---------------------------------------------------------------------

@@ -18,7 +18,6 @@ from typing import Any
 from rjbatch import config, servers
 from rjbatch.batch.job import BatchJob
 from rjbatch.batch.sliced import requeue_slices_of
-from rjbatch.errors import RjbatchError
 from rjbatch.worker.process import WorkerSpec, worker_main
 
 logger = logging.getLogger("rjbatch.process")
@@ -42,8 +41,17 @@ class ProcessOptions:
 class ProcessResult:
     job: BatchJob
     records_uploaded: int
-    records_written: int | None
+    records_written: int | None  # to the --output file
     seconds: float
+    #: every output category written: name -> (file, records)
+    outputs: dict[str, tuple[str, int]] = field(default_factory=dict)
+
+
+def category_file(output: str, category: str) -> str:
+    """Where a category other than the one asked for goes: ``out.csv.gz`` -> ``out.refunds.csv.gz``."""
+    folder, _, name = output.rpartition("/")
+    stem, dot, extensions = name.partition(".")
+    return f"{folder}{'/' if folder else ''}{stem}.{category}{dot}{extensions}"
 
 
 class _LocalWorkers:
@@ -105,10 +113,15 @@ def process_file(options: ProcessOptions) -> ProcessResult:
     workers = _LocalWorkers(job, options.workers or os.cpu_count() or 1,
                             list(options.jobs or config.job_sources()))
     progress = _Progress(options.progress, options.source)
+    outputs: dict[str, tuple[str, int]] = {}
     try:
         with progress:
             workers.start()
-            uploaded = job.upload(options.source, on_progress=progress.read, **options.upload_options)
+            try:
+                uploaded = job.upload(options.source, on_progress=progress.read, **options.upload_options)
+            except BaseException:
+                job.destroy()  # the upload removed its slices: no job is left behind
+                raise
             progress.uploaded(uploaded)
             while True:
                 job.reload()
@@ -119,17 +132,35 @@ def process_file(options: ProcessOptions) -> ProcessResult:
                 time.sleep(0.1)
             progress.processed(job)
             workers.stop()
-            written = None
             if job.is_completed:
-                progress.writing(job.sliced_output(options.category).count())
-                written = job.download(options.output, options.category, on_progress=progress.written)
-                progress.written(written)
+                outputs = _download_all(job, options, progress)
     except BaseException:
         workers.stop()
         raise
     if job.is_completed and not keep_after:
         job.destroy()
-    return ProcessResult(job, uploaded, written, time.monotonic() - started)
+    written = outputs[options.category][1] if options.category in outputs else None
+    return ProcessResult(job, uploaded, written, time.monotonic() - started, outputs)
+
+
+def _download_all(job: BatchJob, options: ProcessOptions, progress: _Progress) -> dict[str, tuple[str, int]]:
+    """The category asked for to ``--output``; every other one that holds records beside it
+    (``out.csv`` -> ``out.refunds.csv``), so no output is lost when the job goes."""
+    targets = {options.category: options.output}
+    if options.category == "main":
+        for entry in job.output_categories:
+            name = entry["name"]
+            if name != "main" and job.sliced_output(name).count():
+                targets[name] = category_file(options.output, name)
+    progress.writing(sum(job.sliced_output(name).count() for name in targets))
+    outputs: dict[str, tuple[str, int]] = {}
+    done = 0
+    for name, target in targets.items():
+        count = job.download(target, name, on_progress=lambda n, done=done: progress.written(done + n))
+        done += count
+        outputs[name] = (target, count)
+    progress.written(done)
+    return outputs
 
 
 class _Progress:
@@ -199,5 +230,3 @@ class _Progress:
             self.bar.update(self.write_task, completed=records, detail=f"{records:,} records")
 
 
-class ProcessFailed(RjbatchError):
-    """The job failed; its output was not downloaded."""

@@ -185,6 +185,26 @@ def upload_file(job: BatchJob, source: Any, *, category: str = "main", file_name
                 encode_cleaner: Any = None, embedded_within: Any = "auto", zip_entry: str | None = None,
                 on_progress: Progress | None = None, slice_size: int | None = None) -> int:
     """Stream a file through its codecs into slices; tabular formats and headers go to the category."""
+    from rjbatch.codecs.errors import CodecError
+    from rjbatch.codecs.tabular import InvalidHeader
+
+    try:
+        return _upload_file(job, source, category, file_name, streams, stream_mode, delimiter, buffer_size,
+                            encoding, encode_replace, encode_cleaner, embedded_within, zip_entry, on_progress,
+                            slice_size)
+    except CodecError as exc:
+        if exc.file_name:
+            raise
+        # a header or row error found without the file at hand: name it (header: line 1)
+        where = file_name or (os.fspath(source) if _is_path(source) else None)
+        line = exc.line_number if exc.line_number is not None else (1 if isinstance(exc, InvalidHeader) else None)
+        raise type(exc)(exc.reason, file_name=where, line_number=line) from exc
+
+
+def _upload_file(job: BatchJob, source: Any, category: str, file_name: str | None, streams: Any,
+                 stream_mode: str | None, delimiter: str | None, buffer_size: int, encoding: str,
+                 encode_replace: str | None, encode_cleaner: Any, embedded_within: Any, zip_entry: str | None,
+                 on_progress: Progress | None, slice_size: int | None) -> int:
     from rjbatch.codecs import LineReader, open_read
     from rjbatch.codecs.tabular import Tabular, format_from_file_name
 
