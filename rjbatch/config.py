@@ -23,6 +23,15 @@ from rjbatch.store import Store, open_store
 DEFAULT_DATABASE = "sqlite:///rjbatch.db"
 
 
+class PathList(list):
+    """A list of folders; a string is split on ``os.pathsep`` (``/a:/b``), as in the environment."""
+
+    def __init__(self, value: Iterable[str | os.PathLike] | str | os.PathLike = ()) -> None:
+        if isinstance(value, str | os.PathLike):
+            value = os.fspath(value).split(os.pathsep)
+        super().__init__(os.fspath(item) for item in value if os.fspath(item).strip())
+
+
 @dataclass
 class Settings:
     """Runtime settings; every one can be given to :func:`configure`."""
@@ -35,6 +44,8 @@ class Settings:
     zombie_heartbeats: int = 4
     shutdown_grace_seconds: float = 30.0
     max_workers: int = 0  # 0: one per CPU core
+    # folders dirmon entries saved from Mission Control may watch (docs/web.md); empty: none
+    dirmon_whitelist: PathList = field(default_factory=PathList)
 
 
 settings = Settings()
@@ -72,6 +83,13 @@ def configure(
         from rjbatch.codecs import load_encryption_config, set_ciphers
 
         set_ciphers(load_encryption_config(encryption_config, environment))
+
+
+def dirmon_whitelist() -> list[str]:
+    """``configure(dirmon_whitelist=...)``, else ``RJBATCH_DIRMON_WHITELIST`` (``os.pathsep`` separated)."""
+    if settings.dirmon_whitelist:
+        return list(settings.dirmon_whitelist)
+    return list(PathList(os.environ.get("RJBATCH_DIRMON_WHITELIST", "")))
 
 
 def _project_config(start: Path | None = None) -> tuple[dict[str, Any], Path] | None:

@@ -507,3 +507,25 @@ def test_a_zip_of_csv_files_with_different_headers_is_refused_naming_them(tmp_pa
     with pytest.raises(CodecError, match="b.csv starts with 'name,age', not the header of a.csv"):
         job.upload(tmp_path / "in.zip")
     assert job.input.count() == 0
+
+
+def test_columns_outside_allowed_columns_fail_the_upload_or_are_left_out_of_the_output(tmp_path):
+    module = flights_job()
+    source = tmp_path / "in.csv"
+    source.write_text("price,qty,city\n2,3,Paris\n")
+
+    class Strict(module.TotalsJob):
+        tabular_input_options = {"allowed_columns": ["price", "qty"]}
+
+    with pytest.raises(InvalidHeader, match="Unknown columns after cleansing: 'city'"):
+        Strict().upload(source)
+
+    class Lenient(module.TotalsJob):
+        tabular_input_options = {"allowed_columns": ["price", "qty"], "skip_unknown": True}
+
+    job = Lenient()
+    job.upload(source)
+    job.save()
+    work_all()
+    job.reload().download(tmp_path / "out.csv")
+    assert (tmp_path / "out.csv").read_text() == "price,qty,total\n2,3,6\n"

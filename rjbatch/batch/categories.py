@@ -53,7 +53,7 @@ class InputCategory:
     columns: list[str] | None = None     # the header, once known (or preset: no header row)
     allowed_columns: list[str] | None = None
     required_columns: list[str] | None = None
-    skip_unknown: bool = True
+    skip_unknown: bool = False  # a column outside allowed_columns fails the upload (Rocket Job's default)
     header_cleanser: str = "default"
     duplicate_columns: str = "error"
     mode: str = "line"

@@ -82,6 +82,10 @@ def _tabular(output: SlicedOutput, fmt: str | None) -> Any:
     fmt = fmt or settings.format or "csv"
     options = settings.format_options if fmt == settings.format else None
     if fmt == "fixed":
+        if not (options or {}).get("layout"):
+            raise DownloadError(
+                f"category {output.category!r} of job {output.job_id} has no fixed-width layout: give the "
+                "output category format 'fixed' and format_options={'layout': [...]} (see docs/codecs.md)")
         return Tabular(fmt, format_options=options)
     return Tabular(fmt, columns=output.columns() or [], format_options=options)
 

@@ -140,9 +140,13 @@ class BatchJob(Job):
 
     def sliced_output(self, name: str = "main") -> SlicedOutput:
         """The owner of one output category's slices."""
+        from rjbatch.codecs.tabular.header import REJECTED_PREFIX
+
         main = next((c for c in self.input_categories if c.get("name") == "main"), {})
+        # the input's keys: not its blank or rejected (allowed_columns) header names
+        base = [c for c in main.get("columns") or [] if c and not c.startswith(REJECTED_PREFIX)]
         return SlicedOutput(self._store(), self.id, self.output_category(name), type(self).__name__,
-                            base_columns=main.get("columns"))
+                            base_columns=base or None)
 
     @computed
     def percent_complete(self) -> int:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import glob
 import logging
 import os
+import re
 import shutil
 from datetime import timedelta
 from pathlib import Path
@@ -49,6 +50,44 @@ def delete_whitelist_path(path: str) -> list[str]:
     return list(_whitelist)
 
 
+_GLOB_MAGIC = re.compile(r"[*?[]")
+
+
+def _under(real: str, folder: str) -> bool:
+    return real == folder or real.startswith(folder.rstrip(os.sep) + os.sep)
+
+
+def confining_folder(path: str, whitelist: list[str], *, what: str = "pattern") -> str:
+    """The resolved whitelist folder that holds ``path`` (a glob, or a folder), or ValueError saying why not.
+
+    Why: a pattern typed into Mission Control must not reach beyond the folders the
+    operator listed (``/etc/*.conf``). The pattern must be absolute (a worker would resolve
+    a relative one against its own directory), may not hold a ``..`` component, and the
+    folder before its first wildcard is resolved (``os.path.realpath``: symlinks followed)
+    before it is compared, so neither ``..`` nor a symlink leads out of the whitelist.
+    """
+    path = (path or "").strip()
+    whitelist = [folder for folder in whitelist if folder and folder.strip()]  # "" would mean the cwd
+    if not whitelist:
+        raise ValueError("no dirmon whitelist is configured, so no folder may be watched from here")
+    if not os.path.isabs(path):
+        raise ValueError(f"the {what} must be an absolute path")
+    parts = path.split(os.sep)
+    if ".." in parts or (os.altsep and ".." in path.split(os.altsep)):
+        raise ValueError(f"the {what} may not contain '..'")
+    fixed = []
+    for part in parts:
+        if _GLOB_MAGIC.search(part):
+            break
+        fixed.append(part)
+    real = os.path.realpath(os.sep.join(fixed) or os.sep)
+    for folder in whitelist:
+        root = os.path.realpath(folder)
+        if _under(real, root):
+            return root
+    raise ValueError(f"{real} is not under a whitelisted folder ({', '.join(whitelist)})")
+
+
 class DirmonEntry:
     """A watched pattern and the job its files go to (stored in the job store)."""
 
@@ -57,7 +96,8 @@ class DirmonEntry:
 
     def __init__(self, *, name: str = "", pattern: str = "", job_class_name: str = "",
                  properties: dict[str, Any] | None = None, archive_directory: str | None = None,
-                 state: str = "pending", exception: Any = None, id: str | None = None) -> None:
+                 state: str = "pending", exception: Any = None, id: str | None = None,
+                 confined_to: str | None = None) -> None:
         self.id = str(id or ObjectId())
         self.name = name
         self.pattern = pattern
@@ -67,6 +107,9 @@ class DirmonEntry:
         self.state = state
         self.exception = JobException.coerce(exception) if exception else None
         self.errors: dict[str, list[str]] = {}
+        # set when saved from Mission Control: the whitelisted folder every file taken must
+        # resolve into, so a symlink planted later in a watched folder cannot lead out of it
+        self.confined_to = confined_to
 
     # -- persistence --------------------------------------------------------------------
     @staticmethod
@@ -80,16 +123,20 @@ class DirmonEntry:
         return cls(**values).save()
 
     def to_doc(self) -> dict[str, Any]:
-        return {"_id": self.id, "name": self.name, "pattern": self.pattern, "state": self.state,
-                "job_class_name": self.job_class_name, "properties": self.properties,
-                "archive_directory": self.archive_directory,
-                "exception": self.exception.to_dict() if self.exception else None}
+        doc = {"_id": self.id, "name": self.name, "pattern": self.pattern, "state": self.state,
+               "job_class_name": self.job_class_name, "properties": self.properties,
+               "archive_directory": self.archive_directory,
+               "exception": self.exception.to_dict() if self.exception else None}
+        if self.confined_to:
+            doc["confined_to"] = self.confined_to
+        return doc
 
     @classmethod
     def _from_doc(cls, doc: dict[str, Any]) -> DirmonEntry:
         return cls(id=doc["_id"], name=doc["name"], pattern=doc["pattern"], state=doc["state"],
                    job_class_name=doc.get("job_class_name", ""), properties=doc.get("properties"),
-                   archive_directory=doc.get("archive_directory"), exception=doc.get("exception"))
+                   archive_directory=doc.get("archive_directory"), exception=doc.get("exception"),
+                   confined_to=doc.get("confined_to"))
 
     def save(self) -> DirmonEntry:
         if not self.is_valid():
@@ -185,6 +232,10 @@ class DirmonEntry:
             if _whitelist and not any(real == w or real.startswith(w + os.sep) for w in _whitelist):
                 log.warning("skipping %s: not under a whitelisted path", real)
                 continue
+            if self.confined_to and not _under(real, os.path.realpath(self.confined_to)):
+                log.warning("skipping %s: it resolves outside %s, the folder entry %s is confined to",
+                            real, self.confined_to, self.name)
+                continue
             if not os.access(real, os.W_OK):
                 log.warning("skipping %s: it cannot be moved to the archive (not writable)", real)
                 continue
@@ -222,6 +273,8 @@ class UploadFileJob(Job):
     priority = 30
     job_class_name = field(str, user_editable=True)
     properties = field(dict, {}, user_editable=True)
+    # together they choose a class and its values (an on-demand job's code among them)
+    admin_only_fields: ClassVar[frozenset[str]] = frozenset({"job_class_name", "properties"})
     upload_file_name = field(str)
     original_file_name = field(str)
     job_id = field(str)

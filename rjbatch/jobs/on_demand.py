@@ -1,5 +1,8 @@
 """Jobs whose work is Python code given as text (from Mission Control, or a console).
 
+Their code fields are listed in ``admin_only_fields``: Mission Control lets only an
+``admin`` set them, in the edit form, the JSON API and dirmon entry properties.
+
 The code is compiled when the job is validated, so a syntax error is a validation
 error, not a failure in a worker. It runs with ``job``, ``data`` (a dict kept on the
 job for results) and ``logger`` in scope; a batch job's ``code`` also gets ``row``
@@ -10,7 +13,7 @@ from __future__ import annotations
 
 import textwrap
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 from rjbatch.batch import BatchJob, OutputCategory
 from rjbatch.callbacks import after_batch, before_batch
@@ -44,6 +47,8 @@ class OnDemandJob(Cron, Retry, Job):
     retry_limit = 0
     code = field(str, required=True, copy_on_restart=True, user_editable=True)
     data = field(dict, {}, copy_on_restart=True)
+    # code a worker runs: Mission Control lets only an admin set it (docs/web.md)
+    admin_only_fields: ClassVar[frozenset[str]] = frozenset({"code"})
 
     def validate(self) -> None:
         _check(self, "code", ("job", "data", "logger"))
@@ -62,6 +67,8 @@ class OnDemandBatchJob(Cron, BatchJob):
     before_code = field(str, copy_on_restart=True, user_editable=True)
     after_code = field(str, copy_on_restart=True, user_editable=True)
     data = field(dict, {}, copy_on_restart=True)
+    # code a worker runs: Mission Control lets only an admin set it (docs/web.md)
+    admin_only_fields: ClassVar[frozenset[str]] = frozenset({"code", "before_code", "after_code"})
 
     def validate(self) -> None:
         _check(self, "code", ("job", "row", "data", "logger"))

@@ -19,7 +19,7 @@ async def api_csrf(request: Request) -> Response:
     return JSONResponse({"csrf_token": security.csrf_token(request.session)})
 
 
-async def api_jobs(request: Request) -> Response:
+def api_jobs(request: Request) -> Response:
     if request.query_params.get("state", "all") not in COLUMNS:
         return JSONResponse({"error": f"no such state: {request.query_params['state']}"}, 404)
     p = list_params(request)
@@ -31,7 +31,7 @@ async def api_jobs(request: Request) -> Response:
                           "jobs": [summary(job) for job in jobs]})
 
 
-async def api_job(request: Request) -> Response:
+def api_job(request: Request) -> Response:
     try:
         job = Job.find(request.path_params["job_id"])
     except JobNotFound:
@@ -39,7 +39,7 @@ async def api_job(request: Request) -> Response:
     return json_response({**job.status(), "state": display_state(job), "actions": allowed_actions(request, job)})
 
 
-async def api_action(request: Request) -> Response:
+def api_action(request: Request) -> Response:
     try:
         job = Job.find(request.path_params["job_id"])
     except JobNotFound:

@@ -9,12 +9,17 @@ servers, dirmon, api); this module authenticates and wires them.
 
 from __future__ import annotations
 
+import inspect
+import os
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import anyio
+import anyio.to_thread
 import jinja2
+from anyio.lowlevel import RunVar
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -27,11 +32,20 @@ from starlette.templating import Jinja2Templates
 
 from rjbatch.errors import RjbatchError
 from rjbatch.web import api, dirmon, job_edit, jobs, output, security, servers
-from rjbatch.web.common import FILTERS, is_api, refuse, set_time_zone
+from rjbatch.web.common import (
+    FILTERS,
+    audit,
+    client_of,
+    in_thread,
+    is_api,
+    printable,
+    refuse,
+    set_time_zone,
+)
 
 HERE = Path(__file__).parent
 # each module's ROUTES, in this order (the more specific paths come first)
-PAGE_MODULES = (api, job_edit, output, jobs, servers, dirmon)
+PAGE_MODULES = (job_edit, api, output, jobs, servers, dirmon)
 
 # with insecure_local, requests from elsewhere are refused even if the server was bound
 # wider by hand ("testclient" is Starlette's TestClient)
@@ -39,19 +53,49 @@ LOCAL_CLIENTS = ("127.0.0.1", "::1", "localhost", "testclient")
 
 Authenticator = Callable[[Request], "tuple[str, str] | None"]
 
+# PBKDF2 checks run in their own few threads, never in the pool that serves the store, so a
+# flood of wrong passwords queues up here while every other request goes on; one
+# RunVar per event loop (a limiter belongs to the loop that made it)
+HASH_THREADS = max(1, (os.cpu_count() or 2) // 2)
+MAX_WAITING_CHECKS = 64  # beyond this many queued checks a login is answered 429 at once
+_hash_limiter: RunVar[anyio.CapacityLimiter] = RunVar("rjbatch_hash_limiter")
+
+
+def hash_limiter() -> anyio.CapacityLimiter:
+    try:
+        return _hash_limiter.get()
+    except LookupError:
+        limiter = anyio.CapacityLimiter(HASH_THREADS)
+        _hash_limiter.set(limiter)
+        return limiter
+
 
 class AppError(RjbatchError):
     """Refused to start: the configuration is not safe."""
 
 
+class TooManyAttempts(Exception):
+    """A login refused before its password is checked (429 with Retry-After)."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(retry_after)
+        self.retry_after = retry_after
+
+
 def create_app(*, users: dict[str, tuple[str, str]] | None = None, auth: Authenticator | None = None,
-               insecure_local: bool = False, secret_key: str | None = None) -> Starlette:
+               insecure_local: bool = False, secret_key: str | None = None, secure_cookies: bool = False,
+               dirmon_whitelist: Sequence[str] | None = None,
+               login_limits: security.LoginLimits | None = None) -> Starlette:
     """The Mission Control application.
 
     ``auth(request)`` returns ``(username, role)`` or ``None`` (refused); or ``users`` maps a
     username to ``(password or hash_password() hash, role)`` for HTTP Basic. With neither,
     only ``insecure_local=True`` starts it, and then every request is an admin: bind it to
-    127.0.0.1 (``rjbatch.web.serve`` does).
+    127.0.0.1 (``rjbatch.web.serve`` does). ``secure_cookies`` marks the session cookie
+    ``Secure`` (behind HTTPS). ``dirmon_whitelist``: the folders dirmon entries saved here may
+    watch (default: ``rjbatch.configure(dirmon_whitelist=...)`` or
+    ``RJBATCH_DIRMON_WHITELIST``, read on every save). ``login_limits``: how failed logins are
+    slowed and refused (``security.LoginLimits``).
     """
     if auth is None and not users and not insecure_local:
         raise AppError("Mission Control needs an auth hook or users "
@@ -66,26 +110,63 @@ def create_app(*, users: dict[str, tuple[str, str]] | None = None, auth: Authent
     env.filters.update(FILTERS)
 
     local_only = bool(insecure_local and auth is None and not users)
+    accounts = {name: (str(entry[0]), str(entry[1])) for name, entry in (users or {}).items()}
+    dummy = security.dummy_hash(accounts)
+    throttle = security.LoginThrottle(login_limits, users=accounts)
 
-    def identify(request: Request) -> tuple[str, str] | None:
+    async def check_password(request: Request, username: str, password: str) -> tuple[str, str] | None:
+        """HTTP Basic against ``users``: limited per client and user, audited, off the loop."""
+        client = client_of(request)
+        # first, even before the cache: a refused client must not learn whether a guess is right
+        wait = throttle.retry_after(client, username)
+        if wait is not None:
+            audit.warning("refused login user=%s client=%s reason=too-many-failures retry_after=%s",
+                          printable(username), client, wait)
+            raise TooManyAttempts(wait)
+        role = security.cached_login(accounts, username, password)  # verified before: no PBKDF2
+        if role is None:
+            if hash_limiter().statistics().tasks_waiting >= MAX_WAITING_CHECKS:
+                audit.warning("refused login user=%s client=%s reason=busy", printable(username), client)
+                raise TooManyAttempts(1)
+            role = await anyio.to_thread.run_sync(security.check_login, accounts, username, password, dummy,
+                                                  limiter=hash_limiter())
+        if role is None:
+            delay = throttle.failed(client, username)
+            audit.warning("failed login user=%s client=%s known_user=%s", printable(username), client,
+                          "yes" if username in accounts else "no")
+            if delay:
+                await anyio.sleep(delay)  # slows a guesser down without holding the loop
+            return None
+        throttle.succeeded(client, username)
+        return (username, role)
+
+    async def identify(request: Request) -> tuple[str, str] | None:
         if auth is not None:
-            found = auth(request)
+            found = await in_thread(auth, request)  # a hook may look the user up somewhere slow
+            if inspect.isawaitable(found):  # an async hook
+                found = await found
             if found is not None:
                 security.check_role(found[1])
             return found
-        if users:
+        if accounts:
             given = security.basic_credentials(request.headers.get("authorization"))
-            if given is None or given[0] not in users:
+            if given is None:
                 return None
-            password, role = users[given[0]]
-            return (given[0], role) if security.verify_password(given[1], password) else None
+            return await check_password(request, *given)
         return ("local", "admin")
 
     def guard(handler: Callable) -> Callable:
+        blocking = not inspect.iscoroutinefunction(handler)
+
         async def endpoint(request: Request) -> Response:
-            user = identify(request)
+            try:
+                user = await identify(request)
+            except TooManyAttempts as exc:
+                response = refuse(request, 429, f"Too many failed logins: try again in {exc.retry_after} seconds")
+                response.headers["Retry-After"] = str(exc.retry_after)
+                return response
             if user is None:
-                headers = {"WWW-Authenticate": 'Basic realm="rjbatch"'} if users and auth is None else {}
+                headers = {"WWW-Authenticate": 'Basic realm="rjbatch"'} if accounts and auth is None else {}
                 return Response("Authentication required\n", 401, headers=headers)
             if local_only and request.client and request.client.host not in LOCAL_CLIENTS:
                 return Response("insecure_local serves the local machine only\n", 403)
@@ -95,11 +176,14 @@ def create_app(*, users: dict[str, tuple[str, str]] | None = None, auth: Authent
                     return refuse(request, 403, "Cross-site requests are refused")
                 if is_api(request):
                     given = request.headers.get("x-csrf-token")
+                    request.state.body = await request.body()
                 else:
-                    form = await request.form()
+                    form = request.state.form = await request.form()
                     given = form.get("csrf_token")
                 if not security.csrf_ok(request.session, given if isinstance(given, str) else None):
                     return refuse(request, 403, "Missing or invalid CSRF token")
+            if blocking:
+                return await in_thread(handler, request)
             return await handler(request)
         return endpoint
 
@@ -111,11 +195,14 @@ def create_app(*, users: dict[str, tuple[str, str]] | None = None, auth: Authent
     routes += [Route(path, guard(handler), methods=methods) for path, handler, methods in jobs.ACTION_ROUTES]
     routes.append(Route("/session/time_zone", guard(set_time_zone), methods=["POST"]))
     routes.append(Mount("/static", StaticFiles(directory=HERE / "static"), name="static"))
-    middleware = [Middleware(SecurityHeaders), Middleware(SessionMiddleware, secret_key=secret_key or secrets.token_urlsafe(32),
-                             session_cookie="rjbatch_session", same_site="strict")]
+    middleware = [Middleware(SecurityHeaders),
+                  Middleware(SessionMiddleware, secret_key=secret_key or secrets.token_urlsafe(32),
+                             session_cookie="rjbatch_session", same_site="strict", https_only=secure_cookies)]
     app = Starlette(routes=routes, middleware=middleware, exception_handlers={HTTPException: http_error})
     app.state.insecure_local = local_only
     app.state.templates = Jinja2Templates(env=env)
+    app.state.dirmon_whitelist = None if dirmon_whitelist is None else [str(path) for path in dirmon_whitelist]
+    app.state.login_throttle = throttle
     return app
 
 

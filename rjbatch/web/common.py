@@ -1,20 +1,28 @@
 """What every Mission Control page shares: rendering, flashes, lookups, the audit log.
 
-Handlers in the page modules (jobs, servers, dirmon, ...) are plain ``async def
-handler(request)`` functions; ``create_app`` wraps each one with authentication and the
-CSRF check, and leaves ``request.state.username``/``role`` for them.
+Handlers in the page modules (jobs, servers, dirmon, ...) are plain functions
+``handler(request) -> Response``; ``create_app`` wraps each one with authentication and
+the CSRF check, leaves ``request.state.username``/``role`` (and, for a POST, the parsed
+``request.state.form`` or the raw ``request.state.body``) for them, and runs it with
+``in_thread``: handlers call the synchronous store, and templates query it too (the
+sidebar's counts), so none of that may run on the event loop, where one slow query or
+password check would stall every other client. Only handlers that touch neither may be
+``async def`` (they are awaited on the loop).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta, tzinfo
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from jinja2 import pass_context
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
@@ -26,6 +34,7 @@ from rjbatch.job import Job, seconds_as_duration
 from rjbatch.web import security
 
 audit = logging.getLogger("rjbatch.web.audit")
+T = TypeVar("T")
 
 # offered in the top bar; any IANA name may be posted
 TIME_ZONES = ("UTC", "America/Los_Angeles", "America/Chicago", "America/New_York", "America/Sao_Paulo",
@@ -34,6 +43,38 @@ TIME_ZONES = ("UTC", "America/Los_Angeles", "America/Chicago", "America/New_York
 STATES = ("queued", "running", "completed", "failed", "aborted", "paused")
 # every page's sidebar and list: "scheduled" is queued with run_at in the future
 LIST_STATES = ("scheduled", "queued", "running", "completed", "failed", "aborted", "paused")
+
+
+async def in_thread(function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Run blocking work (the store, ``find_job``, templates that query) in a worker thread."""
+    return await run_in_threadpool(function, *args, **kwargs)
+
+
+def form_of(request: Request) -> FormData:
+    """The POSTed form, parsed on the event loop by ``create_app`` before the handler's thread."""
+    form = getattr(request.state, "form", None)
+    return form if isinstance(form, FormData) else FormData()
+
+
+def json_body(request: Request) -> Any:
+    """The POSTed JSON (an API call), or 400."""
+    try:
+        return json.loads(getattr(request.state, "body", b"") or b"null")
+    except ValueError:
+        raise HTTPException(400, "the body is not valid JSON") from None
+
+
+def client_of(request: Request) -> str:
+    return request.client.host if request.client else "-"
+
+
+def printable(value: Any, limit: int = 100) -> str:
+    """A value for one audit line: no line breaks or control characters, not too long
+    (user names typed at the login prompt are anyone's text)."""
+    text = str(value)
+    cleaned = "".join(c if c == " " or (c.isprintable() and not c.isspace()) else f"\\x{ord(c):02x}"
+                      for c in text)
+    return repr(cleaned[:limit]) if " " in cleaned or len(cleaned) > limit or not cleaned else cleaned
 
 
 def root(request: Request) -> str:
@@ -105,6 +146,19 @@ def require(request: Request, role: str, what: str) -> None:
         raise HTTPException(403, f"Not allowed to {what}")
 
 
+def require_fields(request: Request, job_class: type | None, names: Iterable[str], what: str, target: str) -> None:
+    """Stop with a 403 (and a WARNING audit line) unless this user may set every field in
+    ``names`` on ``job_class``: the one check of a class's ``admin_only_fields`` (code a
+    worker runs) for the job edit form, the JSON API and dirmon entry properties."""
+    refused = security.fields_refused(request.state.role, job_class, names)
+    if refused:
+        audit.warning("refused user=%s role=%s action=%s %s fields=%s client=%s", request.state.username,
+                      request.state.role, what, target, ",".join(refused), client_of(request))
+        class_name = getattr(job_class, "__name__", "the job")
+        raise HTTPException(403, f"Only an admin may set {', '.join(refused)} of {class_name}: "
+                                 "it is code that a worker runs")
+
+
 def find_job(job_id: str) -> Job:
     try:
         return Job.find(job_id)
@@ -130,7 +184,7 @@ def display_state(job: Job) -> str:
 
 
 def audit_action(request: Request, what: str, target: str, **details: Any) -> None:
-    client = request.client.host if request.client else "-"
+    client = client_of(request)
     extra = "".join(f" {key}={value}" for key, value in details.items())
     audit.info("user=%s role=%s action=%s %s client=%s%s", request.state.username,
                request.state.role, what, target, client, extra)

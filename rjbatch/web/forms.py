@@ -20,6 +20,7 @@ from typing import Any
 
 from rjbatch.errors import Errors, ValidationError
 from rjbatch.fields import Field
+from rjbatch.web import security
 
 # widget per field kind (a field with choices is always a select)
 _WIDGETS: dict[Any, str] = {
@@ -51,9 +52,13 @@ class Widget:
     errors: list[str] = field(default_factory=list)
 
 
-def editable_fields(job_class: type, exclude: Iterable[str] = ()) -> list[Field]:
-    """The class's ``user_editable`` fields in declaration order, less ``exclude``."""
-    left_out = set(exclude)
+def editable_fields(job_class: type, exclude: Iterable[str] = (), *, role: str | None = None) -> list[Field]:
+    """The class's ``user_editable`` fields ``role`` may set, in declaration order, less ``exclude``.
+
+    A field in the class's ``admin_only_fields`` (code a worker runs) is left out unless
+    ``role`` is admin: a form never offers what the server would refuse.
+    """
+    left_out = set(exclude) | set(security.fields_refused(role, job_class, job_class.user_editable_fields()))
     return [job_class._fields[name] for name in job_class.user_editable_fields() if name not in left_out]
 
 

@@ -25,6 +25,7 @@ from rjbatch.web.common import (
     display_state,
     find_job,
     flash,
+    form_of,
     redirect,
     refuse,
     render,
@@ -146,7 +147,7 @@ async def home(request: Request) -> Response:
     return redirect(request, "/jobs?state=running")
 
 
-async def job_list(request: Request) -> Response:
+def job_list(request: Request) -> Response:
     p = list_params(request)
     query = list_query(p["state"], p["q"], p["sort"], p["dir"])
     total = query.count()
@@ -171,7 +172,7 @@ def failed_classes() -> list[tuple[str, int]]:
     return sorted(counts.items())
 
 
-async def job_page(request: Request) -> Response:
+def job_page(request: Request) -> Response:
     job = find_job(request.path_params["job_id"])
     data = job.as_dict()
     # every custom field, unset ones too (shown as nil), then stored values of unknown fields
@@ -188,7 +189,7 @@ async def job_page(request: Request) -> Response:
                   and security.may_act(request.state.username, request.state.role, "edit", job))
 
 
-async def job_action(request: Request) -> Response:
+def job_action(request: Request) -> Response:
     job = find_job(request.path_params["job_id"])
     action = request.path_params["action"]
     if action not in ACTIONS:
@@ -206,10 +207,10 @@ async def job_action(request: Request) -> Response:
     return redirect(request, f"/jobs/{job.id}")
 
 
-async def retry_failed(request: Request) -> Response:
+def retry_failed(request: Request) -> Response:
     """Retry every failed job (of one class when ``job_class`` is given) this user may retry."""
     require(request, "user", "retry jobs")  # a user retries its own jobs only
-    form = await request.form()
+    form = form_of(request)
     class_name = str(form.get("job_class") or "")
     retried = refused = 0
     query = Job.where({"_class": class_name}, state="failed") if class_name else Job.where(state="failed")
@@ -225,7 +226,7 @@ async def retry_failed(request: Request) -> Response:
     return redirect(request, "/jobs?state=failed")
 
 
-async def failed_records(request: Request) -> Response:
+def failed_records(request: Request) -> Response:
     job = find_job(request.path_params["job_id"])
     if not hasattr(job, "input"):
         raise HTTPException(404, "not a batch job")
@@ -235,14 +236,14 @@ async def failed_records(request: Request) -> Response:
                   can_edit_records=security.has_role(request.state.role, security.RECORD_ROLE))
 
 
-async def record_action(request: Request) -> Response:
+def record_action(request: Request) -> Response:
     job = find_job(request.path_params["job_id"])
     action = request.path_params["action"]
     slice_id = to_int(request.path_params["slice_id"], -1)
     if not isinstance(job, BatchJob) or action not in ("update", "delete"):
         raise HTTPException(404, "no such action")
     require(request, security.RECORD_ROLE, "edit failed records")
-    form = await request.form()
+    form = form_of(request)
     back = f"/jobs/{job.id}/failed"
     try:
         if action == "update":
@@ -269,7 +270,7 @@ def batch_info(job: Job) -> dict[str, Any] | None:
     counts = job.input.counts()
     queued, active, failed = counts.queued, counts.running, counts.failed
     slice_size = job.input_category().slice_size  # as stored: the class may not be imported
-    record_count = getattr(job, "record_count", None)
+    record_count = job.record_count
     total = math.ceil(record_count / slice_size) if record_count and slice_size else queued + active + failed
     completed = max(total - queued - active - failed, 0)
     total = max(total, queued + active + failed + completed)
@@ -287,13 +288,12 @@ def batch_info(job: Job) -> dict[str, Any] | None:
     return {"records_per_hour": records_per_hour, "remaining_seconds": remaining_seconds,
             "queued": queued, "active": active, "failed": failed, "completed": completed, "total": total,
             "percent": percent, "record_count": record_count, "slice_size": slice_size,
-            "sub_state": getattr(job, "sub_state", None),
+            "sub_state": job.sub_state,
             "bar": [("completed", completed, share(completed)), ("active", active, share(active)),
                     ("failed", failed, share(failed)), ("queued", queued, share(queued))],
             "groups": job.input.group_exceptions() if failed else [],
-            "statistics": getattr(job, "statistics", None) or {},
-            "categories": {"input": getattr(job, "input_categories", None) or [],
-                           "output": getattr(job, "output_categories", None) or []}}
+            "statistics": job.statistics or {},
+            "categories": {"input": job.input_categories or [], "output": job.output_categories or []}}
 
 
 def _failed_records(job: Job) -> list[dict[str, Any]]:

@@ -47,7 +47,6 @@ from typing import Any
 from urllib.parse import quote
 
 import bson
-from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -99,10 +98,8 @@ def category_counts(job: BatchJob) -> tuple[list[dict[str, Any]], list[dict[str,
     for entry in job.input_categories:
         by_state = job.sliced_input(entry["name"]).counts()
         if by_state.slices:
-            states = {state: (getattr(by_state, state), getattr(by_state, f"{state}_records"))
-                      for state in ("queued", "running", "failed") if getattr(by_state, state)}
             inputs.append({"kind": "input", "name": entry["name"], "slices": by_state.slices,
-                           "records": by_state.records, "states": states})
+                           "records": by_state.records, "states": by_state.by_state()})
     return outputs, inputs
 
 
@@ -328,13 +325,13 @@ def browse(request: Request, job: BatchJob) -> dict[str, Any]:
     return view
 
 
-async def output_page(request: Request) -> Response:
+def output_page(request: Request) -> Response:
     job = batch_job(request)
     view = browse(request, job)
     return render(request, "output.html", job=job, state=display_state(job), page_sizes=PAGE_SIZES, **view)
 
 
-async def download_output(request: Request) -> Response:
+def download_output(request: Request) -> Response:
     job = batch_job(request)
     require(request, security.RECORD_ROLE, "download output")
     name = request.query_params.get("category") or "main"
@@ -350,7 +347,7 @@ async def download_output(request: Request) -> Response:
         args=(lambda out: job.download(out, name, file_name=file_name, allow_partial=True),))
     thread.start()
     try:
-        first = await run_in_threadpool(pipe.take)
+        first = pipe.take()  # in this handler's thread: the loop goes on meanwhile
     except (RjbatchError, CodecError, ImportError) as exc:
         pipe.cancel()
         return refuse(request, 409, f"Could not download category {name!r} as {file_name}: {exc}")
@@ -359,7 +356,7 @@ async def download_output(request: Request) -> Response:
                         headers={"Content-Disposition": content_disposition(file_name)})
 
 
-async def api_output(request: Request) -> Response:
+def api_output(request: Request) -> Response:
     try:
         job = batch_job(request)
         view = browse(request, job)

@@ -22,7 +22,15 @@ from rjbatch.job import Job
 from rjbatch.servers import Server, all_servers
 from rjbatch.state import worker_belongs_to
 from rjbatch.web import security
-from rjbatch.web.common import audit_action, flash, json_response, redirect, render, require
+from rjbatch.web.common import (
+    audit_action,
+    flash,
+    form_of,
+    json_response,
+    redirect,
+    render,
+    require,
+)
 
 # the lists of the sidebar: the stored states, then "zombie", which is computed
 SERVER_STATES = (servers.STARTING, servers.RUNNING, servers.PAUSED, servers.STOPPING, "zombie")
@@ -167,7 +175,7 @@ def worker_rows(request: Request) -> tuple[list[WorkerRow], list[Server], str, s
 
 
 # -- pages --------------------------------------------------------------------------------
-async def servers_page(request: Request) -> Response:
+def servers_page(request: Request) -> Response:
     state, q = list_params(request)
     every = all_servers(get_store())
     rows = [{"server": s, "state": shown_state(s), "actions": server_actions(s)} for s in server_list(every, state, q)]
@@ -176,7 +184,7 @@ async def servers_page(request: Request) -> Response:
                   may_control=security.has_role(request.state.role, security.SERVER_ROLE))
 
 
-async def server_action(request: Request) -> Response:
+def server_action(request: Request) -> Response:
     name, action = request.path_params["name"], request.path_params["action"]
     if action not in ACTION_FROM and action != "destroy":
         raise HTTPException(404, f"no such server action: {action}")
@@ -203,12 +211,12 @@ async def server_action(request: Request) -> Response:
     return redirect(request, back)
 
 
-async def all_servers_action(request: Request) -> Response:
+def all_servers_action(request: Request) -> Response:
     action = request.path_params["action"]
     if action not in ALL_ACTIONS["all"]:
         raise HTTPException(404, f"no such server action: {action}")
     require(request, security.SERVER_ROLE, f"{action} servers")
-    form = await request.form()
+    form = form_of(request)
     state = str(form.get("state") or "all")
     back = "/servers" if state == "all" or state not in SERVER_STATES else f"/servers?state={state}"
     store = get_store()
@@ -224,20 +232,20 @@ async def all_servers_action(request: Request) -> Response:
     return redirect(request, back)
 
 
-async def workers_page(request: Request) -> Response:
+def workers_page(request: Request) -> Response:
     rows, every, server, job_id = worker_rows(request)
     return render(request, "workers.html", rows=rows, server=server, job_id=job_id,
                   servers=sorted(every, key=lambda s: s.name), shown_state=shown_state)
 
 
-async def api_servers(request: Request) -> Response:
+def api_servers(request: Request) -> Response:
     state, q = list_params(request)
     every = all_servers(get_store())
     return json_response({"counts": server_counts(every),
                           "servers": [server_summary(s) for s in server_list(every, state, q)]})
 
 
-async def api_workers(request: Request) -> Response:
+def api_workers(request: Request) -> Response:
     rows, _, _, _ = worker_rows(request)
     return json_response({"workers": [row.as_dict() for row in rows]})
 

@@ -213,7 +213,7 @@ def test_parquet_columns_get_the_types_of_their_values_and_read_back_the_same(tm
     records = rich_records()
     assert write_parquet(path, records) == 3
     schema = pq.read_schema(path)
-    assert schema.field("amount").type == pa.decimal128(6, 3)  # 3 integer digits, scale 3
+    assert schema.field("amount").type == pa.decimal128(38, 3)  # the first group's scale, all 38 digits
     assert schema.field("day").type == pa.date32()
     assert schema.field("naive").type == pa.timestamp("us")
     assert schema.field("aware").type == pa.timestamp("us", tz="UTC")
@@ -242,13 +242,13 @@ def test_parquet_aware_datetimes_keep_their_zone(tmp_path):
     assert record["t"].utcoffset() == dt.timedelta(hours=2)
 
 
-def test_a_later_decimal_wider_than_the_first_row_group_names_the_column(tmp_path):
+def test_a_later_decimal_with_a_wider_integer_part_fits_but_a_finer_scale_names_the_column(tmp_path):
     records = [{"amount": Decimal("1.25")}, {"amount": Decimal("99.99")}, {"amount": Decimal("1.255")}]
-    with pytest.raises(TabularError, match=r"Parquet column 'amount'.*decimal128\(4, 2\)"):
+    with pytest.raises(TabularError, match=r"Parquet column 'amount'.*decimal128\(38, 2\)"):
         write_parquet(tmp_path / "x.parquet", records, row_group_size=2)
-    records[2] = {"amount": Decimal("100.5")}
-    with pytest.raises(TabularError, match=r"Parquet column 'amount'.*decimal128\(4, 2\)"):
-        write_parquet(tmp_path / "y.parquet", records, row_group_size=2)
+    records[2] = {"amount": Decimal("123456789012.50")}  # 38 digits for the integer part
+    write_parquet(tmp_path / "y.parquet", records, row_group_size=2)
+    assert [r["amount"] for r in read_parquet(tmp_path / "y.parquet")][2] == Decimal("123456789012.50")
     records[2] = {"amount": Decimal("-5.1")}
     write_parquet(tmp_path / "z.parquet", records, row_group_size=2)
     assert [r["amount"] for r in read_parquet(tmp_path / "z.parquet")] == [

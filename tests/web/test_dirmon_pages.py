@@ -36,14 +36,18 @@ class WebDirmonOtherJob(BatchJob):
         return line
 
 
+# entries saved from the web must watch a whitelisted folder (test_dirmon_rules.py)
+WHITELIST = ["/data", "/elsewhere"]
+
+
 @pytest.fixture
 def admin():
-    return client(create_app(users=USERS), ("ada", "secret"))
+    return client(create_app(users=USERS, dirmon_whitelist=WHITELIST), ("ada", "secret"))
 
 
 @pytest.fixture
 def dina():
-    return client(create_app(users=USERS), ("dina", "dir"))
+    return client(create_app(users=USERS, dirmon_whitelist=WHITELIST), ("dina", "dir"))
 
 
 def entry_form(**values: str) -> dict[str, str]:

@@ -5,8 +5,9 @@ buffers ``row_group_size`` records before writing them as one row group, so memo
 bounded by one batch whatever the file's size.
 
 Column types are inferred from the first row group, each Python type to its Parquet type,
-so that reading back gives the same Python values: ``Decimal`` → ``decimal128(precision,
-scale)`` wide enough for every value of that group (``decimal256`` beyond 38 digits),
+so that reading back gives the same Python values: ``Decimal`` → ``decimal128(38, scale)``
+(the scale of the first row group, every digit decimal128 has for the integer part;
+``decimal256`` beyond 38 digits),
 ``date`` → ``date32``, naive ``datetime`` → ``timestamp('us')``, aware → ``timestamp('us',
 tz=...)`` (the first value's zone), ``time`` → ``time64('us')``, ``UUID`` → string,
 ``bytes`` → binary, lists → list columns, dicts → struct columns. A value of a later row
@@ -157,6 +158,10 @@ def _column(name: str, values: list[Any], type_: pa.DataType | None) -> pa.Array
             raise TabularError(f"Parquet column {name!r}: cannot infer a type: {error}") from None
         if pa.types.is_null(array.type):
             return array.cast(pa.string())
+        if pa.types.is_decimal128(array.type) and array.type.precision < 38:
+            # the first row group's widest value is no bound for later ones: keep its scale,
+            # give the integer part all of decimal128's 38 digits
+            return array.cast(pa.decimal128(38, array.type.scale))
         return array
     if aware is not None and pa.types.is_timestamp(type_) and aware != (type_.tz is not None):
         kind = "an aware" if aware else "a naive"
