@@ -158,8 +158,10 @@ _commands["run-now"] = _event("run_now")
 @command("work")
 def cmd_work(args: argparse.Namespace) -> int:
     """Run queued jobs in this process until none is left (no server, no heartbeat)."""
+    from rjbatch.batch.upload import fail_stalled_uploads
     from rjbatch.testing import work_next
 
+    fail_stalled_uploads()  # a job whose uploader died would wait for it for ever
     done = failed = 0
     worker = f"{os.uname().nodename}:{os.getpid()}:0"
     while args.limit is None or done < args.limit:
@@ -639,6 +641,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     log.setup(logging.DEBUG if args.debug else logging.WARNING)
     try:
+        config.apply_project_settings()
         if args.database:
             config.configure(database=args.database)
         config.load_jobs(args.jobs)

@@ -77,8 +77,8 @@ class AppError(RjbatchError):
 class TooManyAttempts(Exception):
     """A login refused before its password is checked (429 with Retry-After)."""
 
-    def __init__(self, retry_after: int) -> None:
-        super().__init__(retry_after)
+    def __init__(self, retry_after: int, why: str = "Too many failed logins") -> None:
+        super().__init__(f"{why}: try again in {retry_after} seconds")
         self.retry_after = retry_after
 
 
@@ -127,7 +127,7 @@ def create_app(*, users: dict[str, tuple[str, str]] | None = None, auth: Authent
         if role is None:
             if hash_limiter().statistics().tasks_waiting >= MAX_WAITING_CHECKS:
                 audit.warning("refused login user=%s client=%s reason=busy", printable(username), client)
-                raise TooManyAttempts(1)
+                raise TooManyAttempts(1, "Too many logins are being checked")
             role = await anyio.to_thread.run_sync(security.check_login, accounts, username, password, dummy,
                                                   limiter=hash_limiter())
         if role is None:
@@ -162,7 +162,7 @@ def create_app(*, users: dict[str, tuple[str, str]] | None = None, auth: Authent
             try:
                 user = await identify(request)
             except TooManyAttempts as exc:
-                response = refuse(request, 429, f"Too many failed logins: try again in {exc.retry_after} seconds")
+                response = refuse(request, 429, str(exc))
                 response.headers["Retry-After"] = str(exc.retry_after)
                 return response
             if user is None:
