@@ -85,6 +85,18 @@ def configure(
         set_ciphers(load_encryption_config(encryption_config, environment))
 
 
+#: Runtime settings the command line also takes from ``[tool.rjbatch]`` or ``rjbatch.toml``.
+PROJECT_SETTINGS = ("heartbeat_seconds", "max_poll_seconds", "re_check_seconds", "zombie_heartbeats",
+                    "shutdown_grace_seconds", "max_workers")
+
+
+def apply_project_settings() -> None:
+    """The runtime settings of the nearest project file (the CLI reads them at start)."""
+    found = _project_config()
+    if found:
+        configure(**{name: value for name, value in found[0].items() if name in PROJECT_SETTINGS})
+
+
 def dirmon_whitelist() -> list[str]:
     """``configure(dirmon_whitelist=...)``, else ``RJBATCH_DIRMON_WHITELIST`` (``os.pathsep`` separated)."""
     if settings.dirmon_whitelist:

@@ -634,3 +634,56 @@ def test_statistics_keys_from_the_data_never_break_the_job():
     work_all()
     assert job.reload().is_completed
     assert job.statistics["by_name"] == {**{n: 1 for n in names}, "O'Brien": 2, 'say "hi"': 2}
+
+
+def test_a_worker_with_nothing_to_claim_on_a_batch_job_still_uploading_moves_on_to_other_work():
+    from rjbatch import Job
+    from rjbatch.batch.job import WorkContext
+    from rjbatch.config import get_store
+    from rjbatch.worker.picking import WorkerFilter, next_available_job
+
+    class Streaming(BatchJob):
+        def perform(self, record):
+            return record
+
+    class Other(Job):
+        def perform(self):
+            return None
+
+    job = Streaming()
+    job.save()
+    with job.upload() as writer:  # the upload holds its lease; nothing stored yet
+        writer.write(1)
+        other = Other.create()
+        worker_filter = WorkerFilter()
+        claimed = next_available_job("w:1:1", worker_filter, get_store())
+        assert claimed.id == job.id
+        claimed._work("w:1:1", WorkContext(skip_once=worker_filter.skip_once))
+        assert next_available_job("w:1:1", worker_filter, get_store()).id == other.id
+        assert next_available_job("w:1:1", worker_filter, get_store()).id == job.id  # skipped once only
+    assert Streaming.find(job.id).upload_owner is None and Streaming.find(job.id).record_count == 1
+
+
+def test_a_job_whose_upload_lease_ran_out_is_failed_keeping_its_slices(frozen_clock):
+    from datetime import timedelta
+
+    from rjbatch.batch.upload import SliceWriter, fail_stalled_uploads
+
+    class Abandoned(BatchJob):
+        slice_size = 2
+
+        def perform(self, record):
+            return record
+
+    job = Abandoned()
+    job.save()
+    writer = SliceWriter(job).__enter__()
+    writer.write_many([1, 2, 3, 4, 5])
+    writer._flush()
+    writer.lease.stop()  # the uploader dies: no close, no renewal
+    assert fail_stalled_uploads() == []  # its lease still holds
+    frozen_clock.advance(timedelta(minutes=2))
+    assert fail_stalled_uploads() == [job.id]
+    job.reload()
+    assert job.is_failed and job.exception.message.startswith("the upload stopped after 0 records")
+    assert job.input.count() == 2  # the slices it stored are kept

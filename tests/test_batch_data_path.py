@@ -529,3 +529,10 @@ def test_columns_outside_allowed_columns_fail_the_upload_or_are_left_out_of_the_
     work_all()
     job.reload().download(tmp_path / "out.csv")
     assert (tmp_path / "out.csv").read_text() == "price,qty,total\n2,3,6\n"
+
+
+def test_the_rejected_column_prefix_is_the_codecs_own():
+    from rjbatch.batch.categories import REJECTED_PREFIX
+    from rjbatch.codecs.tabular import REJECTED_PREFIX as CODECS_PREFIX
+
+    assert REJECTED_PREFIX == CODECS_PREFIX

@@ -89,3 +89,32 @@ def test_sigterm_with_a_short_grace_loses_at_most_the_slice_in_flight(servers, t
     wait_until(lambda: job.reload().is_completed, timeout=60, interval=0.2, message="completion")
     assert list(job.output()) == [n * 2 for n in range(1, count + 1)]
     assert len(read_lines(log)) <= count + SlowRecordsJob.slice_size  # redone: the slice in flight at most
+
+
+def test_a_killed_upload_is_failed_and_no_longer_blocks_the_queue(servers, tmp_path, database):
+    import subprocess
+    import sys
+
+    from rjbatch.batch import BatchJob
+    from tests.processes import SAMPLE_JOBS
+    from tests.sample_jobs import NoteJob
+
+    (tmp_path / "rjbatch.toml").write_text("heartbeat_seconds = 0.2\nzombie_heartbeats = 4\n")
+    with open(tmp_path / "big.txt", "w") as big:
+        for block in range(300):
+            big.write("".join(f"line {block}-{n}\n" for n in range(10_000)))
+    servers.start(workers=2)
+    uploader = subprocess.Popen([sys.executable, "-m", "rjbatch", "upload", "big.txt", "--job", "LinesImportJob",
+                                 "--jobs", SAMPLE_JOBS, "--database", database], cwd=tmp_path,
+                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    wait_until(lambda: BatchJob.count() == 1 and (BatchJob.first().upload_records or 0) > 1000, timeout=60,
+               message="the upload under way")
+    uploader.kill()
+    uploader.wait()
+    partial = BatchJob.first()
+    note = NoteJob.create(note="after")
+    wait_until(lambda: note.reload().is_completed, timeout=15, message="a new job to run")
+    wait_until(lambda: partial.reload().is_failed, timeout=15, message="the partial job to fail")
+    assert partial.exception.message.startswith("the upload stopped after ")
+    assert partial.record_count == partial.upload_records and partial.upload_records > 0
+    assert partial.upload_owner is not None  # who uploaded: kept with the failure

@@ -36,6 +36,9 @@ ROW_FORMATS = ("xlsx", "parquet", "rows")
 INPUT_FORMATS = (None, "auto", *LINE_FORMATS, *ROW_FORMATS)
 OUTPUT_FORMATS = (None, "csv", "psv", "json", "fixed", "xlsx", "parquet")
 DUPLICATE_COLUMNS = ("error", "rename")
+#: How a header names a column outside ``allowed_columns`` (the tabular codecs' own prefix,
+#: repeated here so reading settings needs no import of the codecs; a test keeps them equal).
+REJECTED_PREFIX = "__rejected__"
 
 #: Turns a slice's stored records into ``perform``'s arguments: (records, first record number).
 Parser = Callable[[list[Any], int], list[Any]]

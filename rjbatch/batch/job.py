@@ -11,11 +11,19 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from typing import Any, ClassVar
 
 from rjbatch import clock
 from rjbatch import state as states
-from rjbatch.batch.categories import InputCategory, OutputCategory, from_dict, merge, to_dict
+from rjbatch.batch.categories import (
+    REJECTED_PREFIX,
+    InputCategory,
+    OutputCategory,
+    from_dict,
+    merge,
+    to_dict,
+)
 from rjbatch.batch.result import Result, Results
 from rjbatch.batch.sliced import SlicedInput, SlicedOutput, delete_job_slices
 from rjbatch.batch.slices import SliceEncodingError
@@ -41,13 +49,15 @@ class WorkContext:
 
     def __init__(self, should_stop: Callable[[], bool] | None = None, exclude: Callable[[str], None] | None = None,
                  re_check_seconds: float = 60.0, wait_for_upload: bool = True,
-                 defer_deletes: bool = False) -> None:
+                 defer_deletes: bool = False, skip_once: Callable[[str], None] | None = None) -> None:
         self.should_stop = should_stop or (lambda: False)
         self.exclude = exclude or (lambda job_id: None)
         self.re_check_seconds = re_check_seconds
         self.wait_for_upload = wait_for_upload  # False when nothing else can upload meanwhile
         # a completed job's record may be removed by the worker's next claim
         self.defer_deletes = defer_deletes
+        # leave this job out of the worker's next claim only (an upload still streaming in)
+        self.skip_once = skip_once
 
 
 class BatchJob(Job):
@@ -66,6 +76,10 @@ class BatchJob(Job):
     # None until the job is built: kept when it collects output (its download comes after
     # completion; housekeeping's retention removes it later), destroyed otherwise
     destroy_on_complete = field(bool, None, copy_on_restart=True)
+    # while an upload streams in: who uploads, and until when its last heartbeat holds
+    upload_owner = field(str)
+    upload_expires_at = field(datetime)
+    upload_records = field(int)
 
     def __init__(self, **values: Any) -> None:
         super().__init__(**values)
@@ -140,8 +154,6 @@ class BatchJob(Job):
 
     def sliced_output(self, name: str = "main") -> SlicedOutput:
         """The owner of one output category's slices."""
-        from rjbatch.codecs.tabular.header import REJECTED_PREFIX
-
         main = next((c for c in self.input_categories if c.get("name") == "main"), {})
         # the input's keys: not its blank or rejected (allowed_columns) header names
         base = [c for c in main.get("columns") or [] if c and not c.startswith(REJECTED_PREFIX)]
@@ -405,7 +417,11 @@ class BatchJob(Job):
                     return False  # go back to the claim, which prefers higher priorities
                 continue
             if self.record_count is None and self.is_persisted and context.wait_for_upload:
-                # the upload is still streaming in: wait for its next slices here
+                # the upload is still streaming in: look at other work first, and come back
+                # when the store changes (the uploader's next slices wake an idle worker)
+                if context.skip_once is not None:
+                    context.skip_once(self.id)
+                    return True
                 if time.monotonic() - started >= context.re_check_seconds:
                     return False
                 self._store().wait_for_change(0.5, context.should_stop)

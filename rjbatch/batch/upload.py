@@ -11,19 +11,111 @@ inserted, so no worker can see a slice before the settings that read it.
 
 from __future__ import annotations
 
+import logging
 import os
+import threading
 from collections.abc import Callable, Iterable, Iterator
+from datetime import timedelta
 from itertools import chain, islice
 from typing import TYPE_CHECKING, Any
 
 from rjbatch.batch.sliced import SlicedInput
-from rjbatch.errors import RjbatchError
+from rjbatch.errors import InvalidTransition, RjbatchError
 
 if TYPE_CHECKING:
     from rjbatch.batch.job import BatchJob
 
 SLICES_PER_INSERT = 20
 Progress = Callable[[int, int], None]  # (records so far, source bytes read so far)
+logger = logging.getLogger("rjbatch.upload")
+
+
+class UploadLease:
+    """An upload into a stored job holds a lease, renewed by a thread every heartbeat.
+
+    ``upload_owner``, ``upload_expires_at`` and ``upload_records`` say who uploads, until
+    when its last heartbeat holds, and how far it got. A job whose lease ran out lost its
+    uploader (killed, or its machine gone): ``fail_stalled_uploads`` fails it, keeping its
+    slices, instead of leaving it unfinished for ever with workers waiting on it.
+    """
+
+    def __init__(self, job: BatchJob, writer: SliceWriter) -> None:
+        self.job = job
+        self.writer = writer
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def _changes(self) -> dict[str, Any]:
+        from rjbatch import clock, config
+
+        seconds = config.settings.heartbeat_seconds * config.settings.zombie_heartbeats
+        return {"upload_expires_at": clock.now() + timedelta(seconds=seconds),
+                "upload_records": (self.job.record_count or 0) + self.writer.record_count}
+
+    def start(self) -> None:
+        job = self.job
+        if not job.is_persisted or job.record_count is not None or self._thread is not None:
+            return  # a new job is stored with its lease by save(); a finished upload needs none
+        from rjbatch import config, servers
+
+        changes = {"upload_owner": servers.default_server_name(), **self._changes()}
+        for name, value in changes.items():
+            setattr(job, name, value)
+        job._save(validate=False)
+        interval = config.settings.heartbeat_seconds
+        self._thread = threading.Thread(target=self._renew, args=(interval,), daemon=True,
+                                        name=f"rjbatch upload lease {job.id}")
+        self._thread.start()
+
+    def _renew(self, interval: float) -> None:
+        store, job_id = self.job._store(), self.job.id
+        while not self._stop.wait(interval):
+            try:
+                store.update_job(job_id, self._changes(), where={"record_count": None})
+            except Exception:  # noqa: BLE001 - a missed renewal is logged; the next one may work
+                logger.exception("could not renew the upload lease of job %s", job_id)
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+
+    @staticmethod
+    def release(job: BatchJob) -> None:
+        """The upload is over: no lease (saved with the record count)."""
+        job.upload_owner = None
+        job.upload_expires_at = None
+        job.upload_records = None
+
+
+def fail_stalled_uploads() -> list[str]:
+    """Fail every batch job whose uploader stopped renewing its lease; their ids.
+
+    The job keeps the slices that were stored (for inspection, or a retry of those), its
+    ``record_count`` becomes what was uploaded, and its exception says where it stopped.
+    """
+    from rjbatch import clock
+    from rjbatch.batch.job import BatchJob
+    from rjbatch.exception import JobException
+
+    failed = []
+    stalled = BatchJob.where(record_count=None, upload_expires_at__lt=clock.now(),
+                             state__in=["queued", "running"])
+    for job in list(stalled):
+        records = job.upload_records or 0
+        message = (f"the upload stopped after {records:,} records (at its last heartbeat): its uploader "
+                   f"{job.upload_owner} stopped renewing its lease, which expired "
+                   f"{job.upload_expires_at:%Y-%m-%d %H:%M:%S} UTC; the slices stored are kept")
+        job.record_count = records
+        try:
+            if job._fire("fail", JobException.from_message(message, job.upload_owner), job.upload_owner,
+                         validate=False, where={"record_count": None, "upload_owner": job.upload_owner}):
+                logger.warning("job %s failed: %s", job.id, message)
+                failed.append(job.id)
+        except InvalidTransition:
+            continue  # paused or aborted meanwhile
+    return failed
 
 
 class UploadError(RjbatchError):
@@ -46,9 +138,11 @@ class SliceWriter:
         self._pending: list[dict] = []
         self._first_id: int | None = None
         self._next_id = 0
+        self.lease = UploadLease(job, self)
 
     def __enter__(self) -> SliceWriter:
         self._first_id = self._next_id = self.sliced.next_id()
+        self.lease.start()
         return self
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
@@ -105,15 +199,18 @@ class SliceWriter:
         if self._buffer:
             self._cut()
         self._flush()
+        self.lease.stop()
         job = self.job
         if self.category == "main":
             job.record_count = (job.record_count or 0) + self.record_count
-            if job.is_persisted:
-                job.update_attribute("record_count", job.record_count)
+        UploadLease.release(job)
+        if job.is_persisted:
+            job._save(validate=False)
         return self.record_count
 
     def abandon(self) -> None:
         """Remove every slice this writer inserted."""
+        self.lease.stop()
         self._pending = []
         self._buffer = []
         if self._first_id is not None:

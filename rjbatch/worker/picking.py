@@ -29,6 +29,7 @@ class WorkerFilter:
         self.re_check_seconds = re_check_seconds
         self.current: Filter = dict(self.base)
         self._reset_at = time.monotonic()
+        self._skip: set[str] = set()
 
     def merge(self, extra: Filter) -> None:
         """Add a throttle filter: lists under the same key and operator are concatenated."""
@@ -47,6 +48,23 @@ class WorkerFilter:
             else:
                 self.current[key] = value
 
+    def skip_once(self, job_id: str) -> None:
+        """Leave a job out of the next claim only (a batch job whose upload is still going)."""
+        self._skip.add(job_id)
+
+    def for_claim(self) -> Filter:
+        """The filter of the next claim: ``current``, less the jobs skipped once."""
+        if not self._skip:
+            return self.current
+        kept = self.current
+        self.current = dict(kept)  # merge() changes the top-level dict in place
+        try:
+            self.merge({"_id": {"$nin": sorted(self._skip)}})
+            return self.current
+        finally:
+            self.current = kept
+            self._skip.clear()
+
     def reset_if_due(self) -> bool:
         if time.monotonic() - self._reset_at >= self.re_check_seconds:
             self.current = dict(self.base)
@@ -62,7 +80,7 @@ def next_available_job(worker_name: str, worker_filter: WorkerFilter, store: Sto
     ``finished``: ids of completed jobs still to delete; they go with the first claim.
     """
     while True:
-        doc = store.claim_job(worker_name, clock.now(), worker_filter.current or None, finished or ())
+        doc = store.claim_job(worker_name, clock.now(), worker_filter.for_claim() or None, finished or ())
         if finished:
             finished.clear()
         if doc is None:

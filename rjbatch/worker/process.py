@@ -108,6 +108,7 @@ def run_loop(spec: WorkerSpec, should_stop: Any) -> None:
         exclude=lambda job_id: worker_filter.merge({"_id": {"$nin": [job_id]}}),
         re_check_seconds=spec.re_check_seconds,
         defer_deletes=True,
+        skip_once=worker_filter.skip_once,
     )
     finished: list[str] = []
 

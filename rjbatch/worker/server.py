@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rjbatch import clock, config, log, servers
+from rjbatch.batch.upload import fail_stalled_uploads
 from rjbatch.errors import RjbatchError
 from rjbatch.job import Job
 from rjbatch.worker.process import WorkerSpec, worker_main
@@ -201,6 +202,7 @@ class Supervisor:
         if not self.store.update_server(self.name, {"heartbeat_at": clock.now(), "workers": workers}):
             return  # the supervisor's loop re-registers
         servers.destroy_zombies(self.store, except_name=self.name)
+        fail_stalled_uploads()  # an uploader that died leaves no job unfinished for ever
 
     # -- shutdown -----------------------------------------------------------------------
     def _shutdown(self) -> None:
