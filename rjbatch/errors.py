@@ -17,6 +17,11 @@ class StoreError(RjbatchError):
     """The store cannot be opened or used (unreadable file, unknown scheme, ...)."""
 
 
+class SingletonTaken(StoreError):
+    """Another queued, running or paused job has the same singleton key (the store's
+    unique index refused this one: two processes creating a Singleton at once)."""
+
+
 class JobNotFound(RjbatchError, LookupError):
     """No job with that id exists (for the class that was asked)."""
 

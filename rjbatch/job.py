@@ -11,7 +11,7 @@ import logging
 import re
 import time
 from datetime import date, datetime, timedelta
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar, NoReturn, Self
 
 from bson import ObjectId
 
@@ -23,6 +23,7 @@ from rjbatch.errors import (
     InvalidTransition,
     JobNotFound,
     RjbatchError,
+    SingletonTaken,
     UnknownFieldError,
     ValidationError,
 )
@@ -123,6 +124,8 @@ class Job(metaclass=JobMeta):
     _type_path: ClassVar[str]
     _classes: ClassVar[list[str]]
     _perform_chain: ClassVar[bool]
+    #: a Singleton class's key: the store allows one queued, running or paused job per key
+    _singleton: ClassVar[str | None] = None
 
     def __init__(self, **values: Any) -> None:
         self._reset_internals()
@@ -243,6 +246,8 @@ class Job(metaclass=JobMeta):
         doc = {name: fields[name].to_storage(self._values.get(name)) for name in selected}
         if names is None:
             doc.update({"_id": self.id, "_type": self._type_path, "_classes": self._classes})
+            if self._singleton is not None:
+                doc["_singleton"] = self._singleton
         return doc
 
     def save(self, validate: bool = True) -> Self:
@@ -259,7 +264,10 @@ class Job(metaclass=JobMeta):
         callbacks.run(self, "before_save")
         if self._new:
             callbacks.run(self, "before_create")
-            self._store().insert_job(self.to_doc())
+            try:
+                self._store().insert_job(self.to_doc())
+            except SingletonTaken:
+                self._refuse_singleton()
             self._new = False
             self._changed = set()
             self._take_snapshot()
@@ -267,7 +275,10 @@ class Job(metaclass=JobMeta):
         else:
             changed = self.changed_fields()
             if changed or where:
-                stored = self._store().update_job(self.id, self.to_doc(changed), where)
+                try:
+                    stored = self._store().update_job(self.id, self.to_doc(changed), where)
+                except SingletonTaken:
+                    self._refuse_singleton()
                 if not stored:
                     if where is not None:
                         return False
@@ -276,6 +287,12 @@ class Job(metaclass=JobMeta):
                 self._take_snapshot()
         callbacks.run(self, "after_save")
         return True
+
+    def _refuse_singleton(self) -> NoReturn:
+        """The store's singleton index refused this job (another was saved first)."""
+        from rjbatch.plugins.singleton import singleton_message
+
+        raise ValidationError({"state": [singleton_message(type(self).__name__)]}, type(self).__name__)
 
     def update(self, **values: Any) -> Self:
         """Set fields and save, validating."""

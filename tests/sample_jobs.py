@@ -9,7 +9,7 @@ from datetime import date
 import rjbatch
 from rjbatch import Job, field
 from rjbatch.batch import BatchJob
-from rjbatch.plugins import Cron
+from rjbatch.plugins import Cron, Singleton
 
 
 class NoteJob(Job):
@@ -155,3 +155,10 @@ class SlowRecordsJob(BatchJob):
         append_line(self.log_path, str(number))
         time.sleep(self.pause_seconds)
         return number * 2
+
+
+class SoloJob(Singleton, Job):
+    """At most one queued, running or paused at a time."""
+
+    def perform(self):
+        return None

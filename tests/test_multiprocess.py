@@ -102,3 +102,44 @@ def test_a_forked_child_opens_its_own_connection(database):
     process.join(timeout=30)
     assert NoteJob.find(child_id).note == "child"
     assert NoteJob.count() == 2
+
+
+def _create_solo(url: str, rounds: int, start, done, results) -> None:
+    rjbatch.configure(database=url)
+    from tests.sample_jobs import SoloJob
+
+    for _ in range(rounds):
+        start.wait()
+        try:
+            SoloJob.create()
+            results.put("created")
+        except rjbatch.ValidationError:
+            results.put("refused")
+        done.wait()
+
+
+def test_two_processes_creating_a_singleton_at_the_same_moment_make_one(database):
+    from tests.sample_jobs import SoloJob
+
+    rounds = 20
+    context = multiprocessing.get_context("spawn")
+    start, done = context.Barrier(3), context.Barrier(3)
+    results = context.Queue()
+    processes = [context.Process(target=_create_solo, args=(database, rounds, start, done, results))
+                 for _ in range(2)]
+    for process in processes:
+        process.start()
+    try:
+        for round_number in range(rounds):
+            start.wait(timeout=60)  # both processes create at once
+            outcomes = sorted(results.get(timeout=60) for _ in range(2))
+            assert outcomes == ["created", "refused"], (round_number, outcomes)
+            assert SoloJob.count() == 1
+            SoloJob.first().destroy()
+            done.wait(timeout=60)
+    finally:
+        for process in processes:
+            process.join(timeout=60)
+            if process.is_alive():
+                process.kill()
+    assert all(process.exitcode == 0 for process in processes)

@@ -1,10 +1,16 @@
 """Singleton: at most one instance of the class queued, running or paused at a time.
 
-Checked on every save of an instance that is itself queued, running or paused. Rocket
-Job's message said "paused" but did not count paused instances; rjbatch counts them.
+Every instance is stored with its class's import path as ``_singleton``, and each store
+keeps a unique index on it over the queued, running and paused jobs: two processes creating one
+at the same moment cannot both succeed, whatever the timing (Rocket Job checked, then
+inserted, and both could win). The check on save stays, for a clear error in the common
+case; the index is the guarantee. Rocket Job's message said "paused" but did not count
+paused instances; rjbatch counts them.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from rjbatch.callbacks import before_validation
 
@@ -14,12 +20,18 @@ ACTIVE = ("queued", "running", "paused")
 class Singleton:
     """Mixin: ``class DailyImport(Singleton, Job)``; ``create`` raises while another is active."""
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._singleton = f"{cls.__module__}.{cls.__qualname__}"  # one per concrete class
+
     @before_validation
     def _singleton_check(self) -> None:
-        if self.state not in ACTIVE:
+        if self.state not in ACTIVE:  # type: ignore[attr-defined]
             return
-        other = type(self).where(state__in=list(ACTIVE), _id__ne=self.id).first()
+        other = type(self).where(state__in=list(ACTIVE), _id__ne=self.id).first()  # type: ignore[attr-defined]
         if other is not None:
-            self.errors.add(
-                "state", f"Another instance of {type(self).__name__} is already running, queued, or paused"
-            )
+            self.errors.add("state", singleton_message(type(self).__name__))  # type: ignore[attr-defined]
+
+
+def singleton_message(class_name: str) -> str:
+    return f"Another instance of {class_name} is already running, queued, or paused"

@@ -30,7 +30,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from decimal import Decimal
-from typing import Any
+from typing import Any, NoReturn
 
 import pymongo
 from bson import ObjectId
@@ -38,7 +38,7 @@ from bson.regex import Regex
 from pymongo import ReturnDocument
 from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure, PyMongoError
 
-from rjbatch.errors import StoreError
+from rjbatch.errors import SingletonTaken, StoreError
 from rjbatch.fields import to_utc
 from rjbatch.store.protocol import Doc, Filter, Order, check_field_names
 from rjbatch.store.sqlfilter import FilterError
@@ -140,7 +140,7 @@ def _job_doc(doc: Doc) -> Doc:
     check_field_names(doc)
     stored = {"_id": _oid(doc["_id"])}
     for name, value in doc.items():
-        if name in ("_type", "_classes") or not name.startswith("_"):
+        if name in ("_type", "_classes", "_singleton") or not name.startswith("_"):
             stored[_key(name)] = _encode(value)
     return stored
 
@@ -345,6 +345,12 @@ class MongoStore:
                 jobs.create_index([("state", 1), ("run_at", 1)])  # next_run_at
                 db[SERVERS].create_index([("name", 1)], unique=True)
                 db[DIRMON].create_index([("pattern", 1)], unique=True)
+                try:  # Singleton jobs: one active job per key, enforced by the index itself
+                    jobs.create_index([("_singleton", 1)], unique=True, name="jobs_singleton",
+                                      partialFilterExpression={"_singleton": {"$type": "string"},
+                                                               "state": {"$in": list(_SINGLETON_STATES)}})
+                except OperationFailure as exc:  # a MongoDB before 6.0 ($in in partial indexes)
+                    log.warning("no singleton index (%s): Singleton jobs are checked, not enforced", exc)
                 with contextlib.suppress(DuplicateKeyError):
                     db[CHANGES].update_one({"_id": _WORK}, {"$setOnInsert": {"version": 0}},
                                            upsert=True)
@@ -457,6 +463,8 @@ class MongoStore:
                 self.db[JOBS].insert_one(_job_doc(doc))
                 self._touch()
         except DuplicateKeyError as exc:
+            if not self.db[JOBS].count_documents({"_id": _oid(doc["_id"])}, limit=1):
+                _raise_taken(doc)  # not its id: the only other unique index is the singleton's
             raise StoreError(f"cannot insert job {doc.get('_id')}: {exc}") from None
 
     def update_job(self, job_id: str, changes: Doc, where: Filter | None = None) -> bool:
@@ -464,7 +472,10 @@ class MongoStore:
         with self._guard:
             if not changes:
                 return self.db[JOBS].count_documents(query, limit=1) > 0
-            result = self.db[JOBS].update_one(query, {"$set": _job_changes(changes)})
+            try:
+                result = self.db[JOBS].update_one(query, {"$set": _job_changes(changes)})
+            except DuplicateKeyError:  # an update cannot clash on the id: the singleton index
+                _raise_taken({"_id": job_id, **changes})
             if result.matched_count:
                 self._touch()
         return result.matched_count > 0
@@ -985,3 +996,12 @@ class MongoStore:
 
 
 __all__ = ["MongoStore", "translate"]
+
+
+_SINGLETON_STATES = ("queued", "running", "paused")
+
+
+def _raise_taken(doc: Doc) -> NoReturn:
+    """The singleton index refused the job: ``SingletonTaken``."""
+    raise SingletonTaken(f"job {doc.get('_id')}: another queued, running or paused job of "
+                         f"{doc.get('_singleton') or doc.get('_type') or 'its class'} exists") from None

@@ -56,7 +56,7 @@ from rjbatch.store.sqlbase import (
 )
 from rjbatch.store.sqlfilter import Dialect, encode_value, where_clause
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 CHANNEL = "rjbatch"
 _MIGRATION_LOCK = 0x726A6261746368  # "rjbatch": the advisory lock migrations run under
 

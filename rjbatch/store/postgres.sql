@@ -120,6 +120,13 @@ CREATE TRIGGER input_slices_queued AFTER UPDATE ON input_slices FOR EACH ROW
     WHEN (NEW.state = 'queued')
     EXECUTE FUNCTION rjbatch_notify();
 
+-- name: schema_2
+-- Singleton jobs: at most one queued, running or paused job per singleton key (the class),
+-- enforced by the index itself, so two processes creating one at once cannot both win.
+ALTER TABLE jobs ADD COLUMN singleton text;
+CREATE UNIQUE INDEX jobs_singleton ON jobs (singleton)
+WHERE singleton IS NOT NULL AND state IN ('queued', 'running', 'paused');
+
 -- name: claim_job
 -- One statement. First the worker's finished jobs (still running in the store) leave.
 -- Then three index walks that each stop at their first row: the best batch job being

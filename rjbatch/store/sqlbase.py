@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from importlib import resources
 from typing import Any
 
-from rjbatch.errors import StoreError
+from rjbatch.errors import SingletonTaken, StoreError
 from rjbatch.store.protocol import Doc, Filter, Order, check_field_names
 from rjbatch.store.sqlfilter import Dialect, encode_value, order_clause, where_clause
 
@@ -25,7 +25,7 @@ JOB_COLUMNS = {
     "_id": "id", "_type": "type", "state": "state", "sub_state": "sub_state",
     "priority": "priority", "run_at": "run_at", "expires_at": "expires_at",
     "created_at": "created_at", "started_at": "started_at",
-    "completed_at": "completed_at", "worker_name": "worker_name",
+    "completed_at": "completed_at", "worker_name": "worker_name", "_singleton": "singleton",
 }
 COLUMN_FIELDS = {column: name for name, column in JOB_COLUMNS.items()}
 SERVER_COLUMNS = ("name", "state", "max_workers", "started_at", "heartbeat_at")
@@ -215,6 +215,7 @@ class SQLStore:
         try:
             self._execute(f"INSERT INTO jobs ({names}) VALUES ({marks})", list(columns.values()))
         except self._integrity_error as exc:
+            self._raise_taken(exc, doc)
             raise StoreError(f"cannot insert job {doc.get('_id')}: {exc}") from None
 
     def update_job(self, job_id: str, changes: Doc, where: Filter | None = None) -> bool:
@@ -222,11 +223,22 @@ class SQLStore:
             return self.find_job(job_id) is not None
         assignments, params = self._set_clause(changes)
         condition, condition_params = where_clause(where, self.JOBS)
-        cursor = self._execute(
-            f"UPDATE jobs SET {assignments} WHERE id = {self._p} AND {condition}",
-            params + [job_id] + condition_params,
-        )
+        try:
+            cursor = self._execute(
+                f"UPDATE jobs SET {assignments} WHERE id = {self._p} AND {condition}",
+                params + [job_id] + condition_params,
+            )
+        except self._integrity_error as exc:
+            self._raise_taken(exc, {"_id": job_id, **changes})
+            raise
         return cursor.rowcount > 0
+
+    @staticmethod
+    def _raise_taken(exc: Exception, doc: Doc) -> None:
+        """The singleton index refused the job: ``SingletonTaken``."""
+        if "singleton" in str(exc):
+            raise SingletonTaken(f"job {doc.get('_id')}: another queued, running or paused job of "
+                                 f"{doc.get('_singleton') or doc.get('_type') or 'its class'} exists") from None
 
     def update_jobs(self, filter: Filter, changes: Doc) -> int:
         assignments, params = self._set_clause(changes)

@@ -36,7 +36,7 @@ from rjbatch.store.sqlbase import (
 from rjbatch.store.sqlfilter import Dialect, dumps, where_clause
 from rjbatch.store.waiting import wait_for_new_version
 
-_SCHEMA_VERSIONS = ("schema_1", "schema_2", "schema_3", "schema_4")
+_SCHEMA_VERSIONS = ("schema_1", "schema_2", "schema_3", "schema_4", "schema_5")
 _SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")  # the PRAGMA's only words
 
 # Characters a JSON escape writes differently: SQLite before 3.45 (Python's own is

@@ -136,3 +136,10 @@ CREATE TABLE IF NOT EXISTS dirmon_entries (
 -- name: schema_4
 -- lets an idle worker find when the next scheduled job falls due
 CREATE INDEX IF NOT EXISTS jobs_scheduled ON jobs (state, run_at);
+
+-- name: schema_5
+-- Singleton jobs: at most one queued, running or paused job per singleton key (the class),
+-- enforced by the index itself, so two processes creating one at once cannot both win.
+ALTER TABLE jobs ADD COLUMN singleton TEXT;
+CREATE UNIQUE INDEX IF NOT EXISTS jobs_singleton ON jobs (singleton)
+WHERE singleton IS NOT NULL AND state IN ('queued', 'running', 'paused');

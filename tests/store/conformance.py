@@ -594,6 +594,22 @@ class StoreConformance:
         assert [(s["id"], s["data"]) for s in store.read_output_slices(self.JOB, "main")] == [(1, b"second")]
         assert store.count_output_slices(self.JOB, "main") == (1, 4)
 
+    def test_the_store_refuses_a_second_active_job_with_the_same_singleton_key(self, store):
+        from rjbatch.errors import SingletonTaken
+
+        first = make_doc(_id="65a4f0c2e1b2c3d4e5f60001", _singleton="app.Solo")
+        store.insert_job(first)
+        with pytest.raises(SingletonTaken):
+            store.insert_job(make_doc(_id="65a4f0c2e1b2c3d4e5f60002", _singleton="app.Solo"))
+        store.insert_job(make_doc(_id="65a4f0c2e1b2c3d4e5f60003", _singleton="app.Other"))
+        store.insert_job(make_doc(_id="65a4f0c2e1b2c3d4e5f60004", _singleton="app.Solo", state="completed"))
+        with pytest.raises(SingletonTaken):  # back to queued while another is active
+            store.update_job("65a4f0c2e1b2c3d4e5f60004", {"state": "queued"})
+        assert store.update_job(first["_id"], {"state": "failed"})
+        assert store.update_job("65a4f0c2e1b2c3d4e5f60004", {"state": "queued"})
+        store.insert_job(make_doc(_id="65a4f0c2e1b2c3d4e5f60005"))  # no key: no limit
+        store.insert_job(make_doc(_id="65a4f0c2e1b2c3d4e5f60006"))
+
     def test_a_stale_workers_slice_commits_are_refused(self, store):
         store.insert_slices(self.JOB, "main", [make_slice(1), make_slice(2), make_slice(3)])
         store.claim_slices(self.JOB, "main", "a:1:1", NOW, 3)

@@ -465,7 +465,9 @@ def test_tables_of_an_older_rjbatch_in_public_move_into_the_schema_keeping_every
     assert [s["data"] for s in store.read_output_slices(running["_id"], "main")] == [b"out 1"]
     assert store.find_server("host:1")["max_workers"] == 2
     assert [e["pattern"] for e in store.find_dirmon_entries()] == ["/in/*"]
-    assert store.schema_version() == 1
+    from rjbatch.store import postgres as postgres_module
+
+    assert store.schema_version() == postgres_module.SCHEMA_VERSION  # moved, then migrated on
     # the functions and triggers came along
     assert store.increment_job(queued["_id"], {"statistics.rows": 1})
     assert store.find_job(queued["_id"])["statistics"] == {"rows": 3}
