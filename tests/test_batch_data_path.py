@@ -118,15 +118,17 @@ def test_output_yields_what_perform_returned_and_csv_stays_a_plain_copy(tmp_path
     assert (tmp_path / "out.csv").read_text() == 'name,city\nann,PARIS\nbob,\n"c, d",\n'
 
 
-def test_new_keys_follow_the_input_columns_in_first_seen_order(tmp_path):
-    module = flights_job()
-    source = tmp_path / "orders.csv"
-    source.write_text("price,qty\n2,3\n5,1\n")
-    job = module.TotalsJob()
+def processed(job, source: Path, text: str):
+    """The job after ``text`` was written to ``source``, uploaded and worked on here."""
+    source.write_text(text)
     job.upload(source)
     job.save()
     work_all()
-    job.reload()
+    return job.reload()
+
+
+def test_new_keys_follow_the_input_columns_in_first_seen_order(tmp_path):
+    job = processed(flights_job().TotalsJob(), tmp_path / "orders.csv", "price,qty\n2,3\n5,1\n")
     job.download(tmp_path / "out.csv")
     assert (tmp_path / "out.csv").read_text() == "price,qty,total\n2,3,6\n5,1,5\n"
 
@@ -253,14 +255,7 @@ def test_an_empty_input_completes_with_the_header_alone(tmp_path):
 
 # -- failed records --------------------------------------------------------------------------
 def test_failed_records_carry_their_number_and_a_key_the_edits_take(tmp_path):
-    module = flights_job()
-    source = tmp_path / "in.csv"
-    source.write_text("price,qty\n1,1\n2,x\n3,3\n4,\n")
-    job = module.TotalsJob()
-    job.upload(source)
-    job.save()
-    work_all()
-    job.reload()
+    job = processed(flights_job().TotalsJob(), tmp_path / "in.csv", "price,qty\n1,1\n2,x\n3,3\n4,\n")
     assert job.is_failed
     failed = list(job.input.failed_records())
     assert [(f.record, f.record_number) for f in failed] == [("2,x", 2), ("4,", 4)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import pytest
@@ -34,3 +35,18 @@ def small_reads(monkeypatch):
     from rjbatch.codecs import lines
 
     monkeypatch.setattr(lines, "MIN_READ_SIZE", 1)
+
+
+class OneWay(io.RawIOBase):
+    """A stream that only reads forward (no seek, no tell): an HTTP body, a pipe."""
+
+    def __init__(self, data: bytes) -> None:
+        self._f = io.BytesIO(data)
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b) -> int:  # type: ignore[override]
+        data = self._f.read(len(b))
+        b[: len(data)] = data
+        return len(data)

@@ -27,6 +27,7 @@ from rjbatch.codecs import (
     write_lines,
     zip_entry_name,
 )
+from tests.codecs.conftest import OneWay
 
 LINES = ["line 1", "line 2", "line 3"]
 
@@ -175,18 +176,6 @@ def test_a_zip_with_only_directories_has_no_entry(tmp_path):
 
 
 def test_zip_is_read_from_a_stream_that_cannot_seek(fixtures):
-    class OneWay(io.RawIOBase):
-        def __init__(self, data):
-            self._f = io.BytesIO(data)
-
-        def readable(self):
-            return True
-
-        def readinto(self, b):
-            data = self._f.read(len(b))
-            b[: len(data)] = data
-            return len(data)
-
     source = OneWay((fixtures / "two_entries.zip").read_bytes())
     assert list(read_lines(source, file_name="two_entries.zip")) == ["first file", "second file"]
 

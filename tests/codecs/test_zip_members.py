@@ -5,7 +5,6 @@ The fixtures are made by the real ``zip`` command (fixtures/make_fixtures.sh).
 
 from __future__ import annotations
 
-import io
 import shutil
 import subprocess
 import zipfile
@@ -28,6 +27,7 @@ from rjbatch.codecs.tabular import (
     write_parquet,
     write_xlsx,
 )
+from tests.codecs.conftest import OneWay
 
 ALL_LINES = [
     "id,name", "1,Ann", "2,Bob",  # part1.csv
@@ -163,18 +163,6 @@ def test_macos_metadata_members_are_skipped_unless_named(tmp_path):
 
 
 def test_a_non_seekable_zip_of_several_members_is_spooled(fixtures):
-    class OneWay(io.RawIOBase):
-        def __init__(self, data):
-            self._f = io.BytesIO(data)
-
-        def readable(self):
-            return True
-
-        def readinto(self, b):
-            data = self._f.read(len(b))
-            b[: len(data)] = data
-            return len(data)
-
     source = OneWay((fixtures / "split_csv.zip").read_bytes())
     assert list(read_lines(source, file_name="split_csv.zip")) == ALL_LINES
 
