@@ -1,5 +1,7 @@
 """rjbatch: durable jobs and batch processing of large files, in the spirit of Rocket Job."""
 
+import logging
+
 from rjbatch.callbacks import (
     after_abort,
     after_batch,
@@ -51,6 +53,9 @@ from rjbatch.job import Job
 from rjbatch.throttles import throttle
 
 __version__ = "0.1.0"
+
+# a library logs; the application decides where to (no "No handlers" tracebacks on stderr)
+logging.getLogger("rjbatch").addHandler(logging.NullHandler())
 
 
 _BATCH_NAMES = ("BatchJob", "Result", "Results")
