@@ -235,3 +235,22 @@ def _alive(pid: int) -> bool:
             return stat.read().split(")")[-1].split()[0] != "Z"
     except FileNotFoundError:
         return False
+
+
+def test_the_worker_logs_a_line_when_a_job_starts_completes_or_fails(servers, tmp_path):
+    from rjbatch.batch import BatchJob
+    from tests.sample_jobs import DoubleJob, NoteJob
+
+    note = NoteJob.create(note="hi")
+    batch = DoubleJob()
+    batch.upload([1, 2, 3])
+    batch.save()
+    failing = SleepJob.create(sleep_seconds=None)  # perform's time.sleep(None) raises TypeError
+    servers.start(workers=1)
+    wait_until(lambda: note.reload().is_completed and BatchJob.find(batch.id).is_completed
+               and failing.reload().is_failed, message="the three jobs to end")
+    wait_until(lambda: "failed SleepJob" in servers.logs(), timeout=5, message="the failure's line")
+    logs = servers.logs()
+    assert f"started NoteJob {note.id}" in logs and f"completed NoteJob {note.id} in " in logs
+    assert f"completed DoubleJob {batch.id} in " in logs and "3 records, main: 3" in logs
+    assert f"failed SleepJob {failing.id} after " in logs and "TypeError" in logs

@@ -11,11 +11,12 @@ import logging
 import os
 import signal
 import sys
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from rjbatch import config, log
-from rjbatch.batch.job import WorkContext
+from rjbatch.batch.job import BatchJob, WorkContext
 from rjbatch.worker.picking import WorkerFilter, next_available_job
 
 logger = logging.getLogger("rjbatch.worker")
@@ -120,17 +121,38 @@ def run_loop(spec: WorkerSpec, should_stop: Any) -> None:
             store.wait_for_change(_idle_wait(store, spec.max_poll_seconds), stopping)
             continue
         token = log.job_id.set(job.id)
+        started = time.monotonic()
+        joined = isinstance(job, BatchJob) and job.sub_state is not None  # a batch job under way
+        if not joined:
+            logger.info("started %s %s", type(job).__name__, job.id)
         try:
             job._work(spec.name, context)
         except Exception:  # noqa: BLE001 - keep the worker alive; the job recorded its error
             logger.exception("unexpected error while working on %s", job.id)
         finally:
+            _log_outcome(job, time.monotonic() - started)
             log.job_id.reset(token)
             if job.__dict__.get("_destroyed") and job.__dict__.get("_defer_delete"):
                 finished.append(job.id)
     if finished:
-        store.delete_jobs({"_id": {"$in": finished}, "state": "running"})
+        store.delete_jobs({"_id": {"$in": finished}, "state": "running", "worker_name": spec.name})
     logger.info("worker stopped")
+
+
+def _log_outcome(job: Any, seconds: float) -> None:
+    """One line when a job this worker ran ends: completed (what it wrote) or failed (why)."""
+    name = type(job).__name__
+    if job.is_completed or job.__dict__.get("_destroyed"):
+        detail = ""
+        if isinstance(job, BatchJob) and not job.__dict__.get("_destroyed"):
+            counts = {c["name"]: job.sliced_output(c["name"]).count() for c in job.output_categories}
+            detail = f", {job.record_count or 0:,} records" + "".join(
+                f", {category}: {count:,}" for category, count in counts.items())
+        logger.info("completed %s %s in %.3f s%s", name, job.id, seconds, detail)
+    elif job.is_failed:
+        exception = job.exception
+        logger.warning("failed %s %s after %.3f s: %s: %s", name, job.id, seconds,
+                       exception.class_name if exception else "?", exception.message if exception else "")
 
 
 def _idle_wait(store: Any, max_poll_seconds: float) -> float:
