@@ -118,7 +118,8 @@ def process_file(options: ProcessOptions) -> ProcessResult:
         with progress:
             workers.start()
             try:
-                uploaded = job.upload(options.source, on_progress=progress.read, **options.upload_options)
+                uploaded = job.upload(options.source, on_progress=lambda n, raw: progress.read(n, raw, job),
+                                      **options.upload_options)
             except BaseException:
                 job.destroy()  # the upload removed its slices: no job is left behind
                 raise
@@ -170,6 +171,7 @@ class _Progress:
         self.enabled = enabled
         self.source = source
         self.bar: Any = None
+        self._counted_at = 0.0
 
     def __enter__(self) -> _Progress:
         if not self.enabled:
@@ -201,9 +203,17 @@ class _Progress:
         if self.bar is not None:
             self.bar.__exit__(*exc)
 
-    def read(self, records: int, raw_bytes: int) -> None:
-        if self.bar is not None:
-            self.bar.update(self.read_task, completed=raw_bytes, detail=f"{records:,} records")
+    def read(self, records: int, raw_bytes: int, job: BatchJob | None = None) -> None:
+        if self.bar is None:
+            return
+        self.bar.update(self.read_task, completed=raw_bytes, detail=f"{records:,} records")
+        now = time.monotonic()
+        if job is not None and now - self._counted_at >= 0.25:  # the workers are already at it
+            self._counted_at = now
+            counts = job.input.counts()
+            done = records - counts.queued_records - counts.running_records - counts.failed_records
+            self.bar.update(self.process_task, total=max(records, 1), completed=max(done, 0),
+                            detail=f"{max(done, 0):,} records (the upload goes on)")
 
     def uploaded(self, records: int) -> None:
         if self.bar is not None:
