@@ -191,12 +191,20 @@ def load_jobs(sources: Iterable[str] | None = None) -> list[str]:
                 raise ConfigurationError(f"job file {source} does not exist")
             loaded.append(_import_file(path))
         else:
+            _importable(Path.cwd())  # as `python -m` would: the console script does not
             try:
                 importlib.import_module(source)
             except ImportError as exc:
                 raise ConfigurationError(f"cannot import job module {source!r}: {exc}") from None
             loaded.append(source)
     return loaded
+
+
+def _importable(folder: Path) -> None:
+    """Let the modules of ``folder`` be imported (appended: never shadows the library)."""
+    entry = str(folder.resolve())
+    if entry not in sys.path:
+        sys.path.append(entry)
 
 
 def _import_file(path: Path) -> str:
@@ -209,6 +217,7 @@ def _import_file(path: Path) -> str:
         raise ConfigurationError(f"cannot import job file {path}")
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
+    _importable(path.parent)  # a job file imports the modules beside it, as `python file.py` would
     try:
         spec.loader.exec_module(module)
     except Exception as exc:

@@ -96,3 +96,26 @@ def test_a_job_file_that_fails_to_import_names_the_file(unconfigured):
 def test_an_unknown_job_module_is_a_clear_error(unconfigured):
     with pytest.raises(ConfigurationError, match="no_such_module"):
         config.load_jobs(["no_such_module"])
+
+
+def test_a_jobs_file_imports_the_module_beside_it_and_module_names_come_from_the_current_folder(tmp_path):
+    import subprocess
+    import sys
+
+    (tmp_path / "pipeline").mkdir()
+    (tmp_path / "pipeline" / "helpers.py").write_text("GREETING = 'hello from a sibling'\n")
+    (tmp_path / "pipeline" / "myjobs.py").write_text(
+        "from helpers import GREETING\nfrom rjbatch import Job\n\n"
+        "class SiblingJob(Job):\n    def perform(self):\n        print(GREETING)\n")
+    (tmp_path / "company_jobs.py").write_text(
+        "from rjbatch import Job\n\nclass CompanyJob(Job):\n    def perform(self):\n        print('company')\n")
+    from pathlib import Path
+
+    console = Path(sys.executable).with_name("rjbatch")  # the console script: no '' on sys.path
+    script = [str(console)] if console.exists() else [sys.executable, "-m", "rjbatch"]
+    for jobs, name, said in (("pipeline/myjobs.py", "SiblingJob", "hello from a sibling"),
+                             ("company_jobs", "CompanyJob", "company")):
+        subprocess.run([*script, "create", name, "--jobs", jobs], cwd=tmp_path, check=True, capture_output=True)
+        done = subprocess.run([*script, "work", "--jobs", jobs], cwd=tmp_path, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        assert said in done.stdout
