@@ -39,7 +39,9 @@ def command(name: str) -> Callable[[Command], Command]:
 
 # -- shared helpers -------------------------------------------------------------------
 def job_class(name: str) -> type[Job]:
-    """A job class named on the command line: ``ReverseJob`` or ``module:Class``."""
+    """A job class named on the command line: ``ReverseJob``, ``module:Class`` or
+    ``module.Class``. A bare name that loaded classes of two modules share is refused
+    (``registry.AmbiguousJobClass``, naming both) rather than taking either."""
     cls = registry.by_name(name)
     if cls is None:
         known = ", ".join(sorted({c.__name__ for c in registry.all_classes()

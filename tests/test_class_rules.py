@@ -231,3 +231,127 @@ def test_async_helpers_that_rjbatch_never_calls_are_fine_and_perform_may_run_the
 
     job = FetchJob()
     assert job.perform_now() == 42 and job.is_completed
+
+
+# -- class names: two modules, one name -----------------------------------------------
+REPORTS = '''
+from rjbatch import Job, field
+
+
+class ReportJob(Job):
+    destroy_on_complete = False
+    collect_output = True
+    source = field(str, "{module}")
+
+    def perform(self):
+        return {{"module": "{module}"}}
+'''
+
+
+@pytest.fixture
+def registry_snapshot():
+    """Classes registered by a test leave the registry with it."""
+    from rjbatch import registry
+
+    by_path, by_name = dict(registry._by_path), {k: list(v) for k, v in registry._by_name.items()}
+    yield registry
+    registry._by_path.clear()
+    registry._by_path.update(by_path)
+    registry._by_name.clear()
+    registry._by_name.update(by_name)
+
+
+@pytest.fixture
+def two_report_jobs(tmp_path, monkeypatch, registry_snapshot):
+    """``alpha_reports.ReportJob`` and ``beta_reports.ReportJob``, imported as modules."""
+    import importlib
+    import sys
+
+    for module in ("alpha_reports", "beta_reports"):
+        (tmp_path / f"{module}.py").write_text(REPORTS.format(module=module))
+        monkeypatch.delitem(sys.modules, module, raising=False)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    alpha = importlib.import_module("alpha_reports").ReportJob
+    beta = importlib.import_module("beta_reports").ReportJob
+    yield alpha, beta
+    for module in ("alpha_reports", "beta_reports"):
+        sys.modules.pop(module, None)
+
+
+def test_a_class_name_two_loaded_classes_share_is_ambiguous_naming_both(two_report_jobs):
+    from rjbatch import registry
+
+    with pytest.raises(registry.AmbiguousJobClass) as raised:
+        registry.by_name("ReportJob")
+    message = str(raised.value)
+    assert "'ReportJob' is ambiguous" in message
+    assert "alpha_reports.ReportJob, beta_reports.ReportJob" in message
+    assert "alpha_reports:ReportJob or beta_reports:ReportJob" in message
+    assert isinstance(raised.value, rjbatch.RjbatchError)
+
+
+def test_a_module_qualified_name_picks_one_of_them(two_report_jobs):
+    from rjbatch import registry
+
+    alpha, beta = two_report_jobs
+    assert registry.by_name("alpha_reports:ReportJob") is alpha
+    assert registry.by_name("beta_reports.ReportJob") is beta
+
+
+def test_a_name_only_one_loaded_class_has_still_resolves(registry_snapshot):
+    class UniqueNameReportJob(Job):
+        def perform(self):
+            return None
+
+    assert registry_snapshot.by_name("UniqueNameReportJob") is UniqueNameReportJob
+    assert registry_snapshot.by_name("NoSuchClassAnywhereJob") is None
+
+
+def test_stored_jobs_resolve_by_their_import_path_not_by_name(two_report_jobs):
+    alpha, beta = two_report_jobs
+    first, second = alpha.create(), beta.create()
+    assert type(Job.find(first.id)) is alpha
+    assert type(Job.find(second.id)) is beta
+    assert Job.find(second.id).perform_now() == {"module": "beta_reports"}
+
+
+def test_a_stored_class_that_is_not_loaded_is_found_by_name_unless_the_name_is_ambiguous(two_report_jobs):
+    from rjbatch import registry
+
+    alpha, beta = two_report_jobs
+    # stored by a process that imported the file by path, under another module name
+    assert registry.resolve("rjbatch_jobs_tmp_app_alpha_reports.ReportJob") is alpha
+    assert registry.resolve("gamma_reports.ReportJob") is None  # which one? neither: not run as a namesake
+
+
+def test_the_command_line_refuses_an_ambiguous_class_name(two_report_jobs, capsys):
+    from rjbatch import cli
+
+    assert cli.main(["create", "ReportJob"]) == 1
+    error = capsys.readouterr().err
+    assert error.startswith("rjbatch: error: job class name 'ReportJob' is ambiguous")
+    assert "alpha_reports:ReportJob or beta_reports:ReportJob" in error
+    assert Job.count() == 0
+
+    assert cli.main(["create", "beta_reports:ReportJob"]) == 0
+    job_id = capsys.readouterr().out.strip()
+    assert type(Job.find(job_id)) is two_report_jobs[1]
+
+
+def test_the_class_filter_keeps_namesakes_of_another_module_apart(two_report_jobs):
+    from rjbatch import registry
+
+    alpha, beta = two_report_jobs
+
+    class DailyReportJob(beta):  # a subclass of one of them: it belongs to beta's jobs
+        pass
+
+    a, b, daily = alpha.create(), beta.create(), DailyReportJob.create()
+    ids = lambda cls: sorted(j.id for j in Job.where(registry.class_filter(cls)))  # noqa: E731
+    assert ids(alpha) == [a.id]
+    assert ids(beta) == sorted([b.id, daily.id])
+    assert ids(DailyReportJob) == [daily.id]
+    assert registry.class_filter(DailyReportJob) == {"_class": "DailyReportJob"}  # the common case: as before
+    stored = {job.id: Job._store().find_job(job.id) for job in (a, b, daily)}
+    assert [registry.is_kind_of(stored[j.id], alpha) for j in (a, b, daily)] == [True, False, False]
+    assert [registry.is_kind_of(stored[j.id], beta) for j in (a, b, daily)] == [False, True, True]
