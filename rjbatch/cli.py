@@ -159,21 +159,46 @@ _commands["run-now"] = _event("run_now")
 
 @command("work")
 def cmd_work(args: argparse.Namespace) -> int:
-    """Run queued jobs in this process until none is left (no server, no heartbeat)."""
+    """Run queued jobs in this process until none is left.
+
+    The process holds its jobs under a server record of its own (``host:pid:work``) that
+    heart-beats: killed while it runs a job, it becomes a zombie whose job any live
+    server, or the next ``rjbatch work``, requeues. On the way out (done, Ctrl-C,
+    SIGTERM) it requeues whatever it still held and removes the record.
+    """
+    import signal
+    import threading
+
     from rjbatch.batch.upload import fail_stalled_uploads
+    from rjbatch.servers import HeldServer
     from rjbatch.testing import work_next
 
     fail_stalled_uploads()  # a job whose uploader died would wait for it for ever
     done = failed = 0
-    worker = f"{os.uname().nodename}:{os.getpid()}:0"
-    while args.limit is None or done < args.limit:
-        job = work_next(worker)
-        if job is None:
-            break
-        done += 1
-        if job.is_failed:
-            failed += 1
-            print(f"failed: {type(job).__name__} {job.id}: {job.exception}", file=sys.stderr)
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        def exit_on_sigterm(signum: int, frame: Any) -> None:
+            raise SystemExit(128 + signum)
+
+        # SIGTERM ends the process through the with and finally below, as Ctrl-C does
+        previous = signal.signal(signal.SIGTERM, exit_on_sigterm)
+    try:
+        with HeldServer(config.get_store(), getattr(args, "name", None)) as server:
+            while args.limit is None or done < args.limit:
+                server.wait_while_paused()
+                if server.stop_requested:
+                    print(f"stop requested through the store: {server.name} stops", file=sys.stderr)
+                    break
+                job = work_next(server.worker_name)
+                if job is None:
+                    break
+                done += 1
+                if job.is_failed:
+                    failed += 1
+                    print(f"failed: {type(job).__name__} {job.id}: {job.exception}", file=sys.stderr)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     print(f"ran {done} job(s), {failed} failed")
     return 1 if failed else 0
 
@@ -656,11 +681,23 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         what = {JobNotFound: "not found", InvalidTransition: "refused",
                 ConfigurationError: "configuration"}.get(type(exc), "error")
-        print(f"rjbatch: {what}: {exc}", file=sys.stderr)
+        print(f"rjbatch: {what}: {one_line(exc)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("rjbatch: interrupted", file=sys.stderr)
         return 130
+
+
+def one_line(exc: BaseException) -> str:
+    """An error as one line: an ``OSError`` as ``FILE: reason``; a message that spans lines
+    (a driver's hint on a line of its own) has them joined with "; "."""
+    text = str(exc)
+    if isinstance(exc, OSError) and exc.filename is not None and exc.strerror:
+        text = f"{os.fsdecode(exc.filename)}: {exc.strerror}"
+        if exc.filename2 is not None:
+            text += f" (and {os.fsdecode(exc.filename2)})"
+    lines = [" ".join(line.split()) for line in text.splitlines()]
+    return "; ".join(line for line in lines if line) or type(exc).__name__
 
 
 def _quiet_stdout() -> None:
