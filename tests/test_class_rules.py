@@ -18,6 +18,23 @@ def define(name: str, bases: tuple[type, ...], **namespace):
     return type(name, bases, {"__module__": __name__, **namespace})
 
 
+@pytest.fixture(autouse=True)
+def registry_snapshot():
+    """Classes a test defines leave the registry with it: other tests look classes up by
+    name (dirmon entries, --job), and a name two classes share is ambiguous."""
+    from rjbatch import registry
+
+    before = set(registry._by_path.values())
+    yield registry
+    # the library's own classes stay (a module imported during the test is not imported again)
+    added = {cls for cls in registry._by_path.values()
+             if cls not in before and not cls.__module__.startswith("rjbatch.")}
+    for path in [path for path, cls in registry._by_path.items() if cls in added]:
+        del registry._by_path[path]
+    for classes in registry._by_name.values():
+        classes[:] = [cls for cls in classes if cls not in added]
+
+
 # -- fields --------------------------------------------------------------------------
 @pytest.mark.parametrize("name", ["state", "exception", "worker_name", "failure_count", "created_at",
                                   "started_at", "completed_at", "run_at", "priority", "throttled_by"])
@@ -246,19 +263,6 @@ class ReportJob(Job):
     def perform(self):
         return {{"module": "{module}"}}
 '''
-
-
-@pytest.fixture
-def registry_snapshot():
-    """Classes registered by a test leave the registry with it."""
-    from rjbatch import registry
-
-    by_path, by_name = dict(registry._by_path), {k: list(v) for k, v in registry._by_name.items()}
-    yield registry
-    registry._by_path.clear()
-    registry._by_path.update(by_path)
-    registry._by_name.clear()
-    registry._by_name.update(by_name)
 
 
 @pytest.fixture
