@@ -306,7 +306,7 @@ class Job(metaclass=JobMeta):
 
     @classmethod
     def _class_filter(cls) -> dict[str, Any]:
-        return {} if cls is Job else {"_class": cls.__name__}
+        return {} if cls is Job else registry.class_filter(cls)
 
     @classmethod
     def _stored_name(cls, name: str) -> str:
@@ -813,7 +813,7 @@ class Job(metaclass=JobMeta):
     def find(cls, job_id: str | ObjectId) -> Self:
         """The job with this id; raises JobNotFound (also for a job of another class)."""
         doc = cls._store().find_job(str(job_id))
-        if doc is None or (cls is not Job and cls.__name__ not in doc.get("_classes", ())):
+        if doc is None or (cls is not Job and not registry.is_kind_of(doc, cls)):
             raise JobNotFound(f"{cls.__name__} {job_id} not found")
         return cls._from_doc(doc)  # type: ignore[return-value]
 
@@ -1028,8 +1028,13 @@ def _placeholder(type_path: str, classes: Any = ()) -> type[Job]:
     if type_path not in _placeholders:
         name = type_path.rpartition(".")[2] or "UnknownJob"
         base: type[Job] = Job
+        if "BatchJob" in classes:
+            import rjbatch.batch  # noqa: F401 - a stored batch job loads as one, whatever was imported
         for ancestor in reversed(list(classes)[:-1]):
-            known = registry.by_name(ancestor)
+            try:
+                known = registry.by_name(ancestor)
+            except registry.AmbiguousJobClass:  # two loaded classes of that name: no base from it
+                continue
             if known is not None and known.__module__.startswith("rjbatch."):
                 base = known
                 break

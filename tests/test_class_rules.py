@@ -359,3 +359,15 @@ def test_the_class_filter_keeps_namesakes_of_another_module_apart(two_report_job
     stored = {job.id: Job._store().find_job(job.id) for job in (a, b, daily)}
     assert [registry.is_kind_of(stored[j.id], alpha) for j in (a, b, daily)] == [True, False, False]
     assert [registry.is_kind_of(stored[j.id], beta) for j in (a, b, daily)] == [False, True, True]
+
+
+def test_queries_and_find_on_a_class_do_not_see_a_namesake_of_another_module(two_report_jobs):
+    from rjbatch import JobNotFound
+
+    alpha, beta = two_report_jobs
+    a, b = alpha.create(), beta.create()
+    assert [job.id for job in alpha.where()] == [a.id] and alpha.count() == 1
+    assert [job.id for job in beta.where()] == [b.id] and beta.count() == 1
+    assert alpha.find(a.id).id == a.id
+    with pytest.raises(JobNotFound):
+        alpha.find(b.id)
