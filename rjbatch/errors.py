@@ -64,3 +64,9 @@ class UnknownFieldError(ValidationError, TypeError):
     def __init__(self, model: str, names: Iterable[str]) -> None:
         names = sorted(names)
         super().__init__({name: ["is not a field of " + model] for name in names}, model)
+
+
+class StoreConnectionLost(StoreError):
+    """The connection to the store's server broke during a call: the server restarted or
+    went away, or the network failed. The message names the server (its URL without the
+    password); the store connects again on its next call."""

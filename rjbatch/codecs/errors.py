@@ -71,3 +71,12 @@ class DecryptionError(CodecError):
 
 class EncryptionConfigError(CodecError):
     """No ciphers are configured, or a Symmetric Encryption config file cannot be used."""
+
+
+class InvalidOption(CodecError):
+    """An option given to a reader cannot be used: an empty delimiter, a delimiter that is
+    the CSV quote or separator, an unknown encoding, ... The message names the file."""
+
+
+class UnknownEncoding(InvalidOption, LookupError):
+    """``encoding=`` names no Python codec (a ``LookupError`` too, as ``codecs.lookup`` raises)."""

@@ -18,7 +18,14 @@ from operator import contains
 from typing import Any, BinaryIO
 
 from . import remote
-from .errors import CodecError, DecodingError, DelimiterNotFound, MalformedData
+from .errors import (
+    CodecError,
+    DecodingError,
+    DelimiterNotFound,
+    InvalidOption,
+    MalformedData,
+    UnknownEncoding,
+)
 from .streams import EXTENSIONS, Source, open_read, open_write
 from .text import Cleaner, DecodeFailure, TextDecoder, make_cleaner
 
@@ -71,11 +78,13 @@ def _detect_delimiter(text: str, eof: bool) -> str | None:
 class _QuoteSplitter:
     """Splits text into records where the delimiter may sit inside quoted fields."""
 
-    def __init__(self, quote: str, separator: str, delimiter: str) -> None:
+    def __init__(self, quote: str, separator: str, delimiter: str, file_name: str | None = None) -> None:
         if len(quote) != 1 or len(separator) != 1:
-            raise ValueError("embedded_within and separator must be single characters")
+            raise InvalidOption("embedded_within and separator must be single characters", file_name=file_name)
         if quote == separator or quote in delimiter or separator in delimiter:
-            raise ValueError("quote, separator and delimiter must not overlap")
+            raise InvalidOption(
+                f"quote {quote!r}, separator {separator!r} and delimiter {delimiter!r} must not overlap",
+                file_name=file_name)
         self.quote = quote
         self.delimiter = delimiter
         q, s = re.escape(quote), re.escape(separator)
@@ -183,16 +192,19 @@ class LineReader:
         separator: str | None = None,
         skip_repeated_header: bool = False,
     ) -> None:
-        if buffer_size <= 0:
-            raise ValueError("buffer_size must be positive")
         self._stream = stream
         self.file_name = os.fspath(file_name) if file_name else getattr(stream, "file_name", None)
+        if buffer_size <= 0:
+            raise InvalidOption("buffer_size must be positive", file_name=self.file_name)
         self.buffer_size = buffer_size
-        self._decoder = TextDecoder(encoding, encode_replace)
+        try:
+            self._decoder = TextDecoder(encoding, encode_replace)
+        except UnknownEncoding as exc:
+            raise UnknownEncoding(exc.reason, file_name=self.file_name) from None
         if isinstance(delimiter, bytes):
             delimiter = delimiter.decode(self._decoder.encoding)
         if delimiter is not None and not delimiter:
-            raise ValueError("delimiter must not be empty")
+            raise InvalidOption("delimiter must not be empty", file_name=self.file_name)
         self.delimiter: str | None = delimiter
         if embedded_within == _AUTO:
             embedded_within = quote_for(self.file_name)
@@ -261,7 +273,7 @@ class LineReader:
         splitter: _QuoteSplitter | None = None
         delim = self.delimiter
         if delim is not None and quote:
-            splitter = _QuoteSplitter(quote, self.separator, delim)
+            splitter = _QuoteSplitter(quote, self.separator, delim, self.file_name)
         carry = ""
         eof = False
         # with a small buffer_size a whole over-long line can fit in one read: check those too
@@ -325,7 +337,7 @@ class LineReader:
                     continue
                 self.delimiter = delim
                 if quote:
-                    splitter = _QuoteSplitter(quote, self.separator, delim)
+                    splitter = _QuoteSplitter(quote, self.separator, delim, self.file_name)
             lines = text.split(delim)
             last = lines.pop()
             joined = False

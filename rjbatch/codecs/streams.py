@@ -187,12 +187,13 @@ class _ZstdStep:
         return self._d.decompress(data)
 
 
-def _zstandard() -> Any:
+def _zstandard(file_name: str | None = None) -> Any:
     try:
         import zstandard
     except ImportError:
         raise UnsupportedStream(
-            "zstd streams need the optional zstandard package: pip install 'rjbatch[zstd]'"
+            "zstd streams need the optional zstandard package: pip install 'rjbatch[zstd]'",
+            file_name=file_name,
         ) from None
     return zstandard
 
@@ -231,7 +232,7 @@ class DecompressReader(BlockReader):
         self._label = _SPECS[kind].description
         self._factory = _STEP_FACTORIES[kind]
         if kind == "zst":
-            _zstandard()
+            _zstandard(file_name)
         self._errors = _decompress_errors()
         self._name = file_name
         self._step: Any = None
@@ -604,7 +605,7 @@ def open_read(
 class _CompressWriter(io.RawIOBase):
     """Compresses into ``raw``; ``close()`` writes the trailer and leaves ``raw`` open."""
 
-    def __init__(self, raw: BinaryIO, kind: str) -> None:
+    def __init__(self, raw: BinaryIO, kind: str, file_name: str | None = None) -> None:
         super().__init__()
         self._raw = raw
         if kind == "gz":
@@ -615,7 +616,7 @@ class _CompressWriter(io.RawIOBase):
         elif kind == "xz":
             self._c = lzma.LZMACompressor(format=lzma.FORMAT_XZ)
         elif kind == "zst":
-            self._c = _zstandard().ZstdCompressor(level=3).compressobj()
+            self._c = _zstandard(file_name).ZstdCompressor(level=3).compressobj()
         else:  # pragma: no cover
             raise UnknownStream(kind)
 
@@ -674,7 +675,7 @@ def _open_write_layer(
     kind: str, raw: BinaryIO, chain: list[str], index: int, name: str | None, zip_entry: str | None
 ) -> io.RawIOBase:
     if kind in ("gz", "bz2", "xz", "zst"):
-        return _CompressWriter(raw, kind)
+        return _CompressWriter(raw, kind, name)
     if kind == "zip":
         return _ZipWriter(raw, zip_entry or zip_entry_name(name))
     if kind == "enc":

@@ -15,6 +15,8 @@ import sys
 import unicodedata
 from collections.abc import Callable
 
+from .errors import InvalidOption, UnknownEncoding
+
 Cleaner = Callable[[str], str]
 
 _BOM = "\ufeff"
@@ -44,8 +46,12 @@ def _replace_handler(replacement: str) -> str:
 
 
 def canonical_encoding(encoding: str) -> str:
-    """Python's canonical codec name; raises ``LookupError`` for an unknown one."""
-    return codecs.lookup(encoding).name
+    """Python's canonical codec name; raises ``UnknownEncoding`` (a ``LookupError``) for an
+    unknown one."""
+    try:
+        return codecs.lookup(encoding).name
+    except LookupError:
+        raise UnknownEncoding(f"unknown encoding {encoding!r}") from None
 
 
 class TextDecoder:
@@ -189,7 +195,7 @@ def make_cleaner(
         return printable_cleaner("", keep)
     if name == "replace_non_printable":
         return printable_cleaner(replace or "", keep)
-    raise ValueError(
+    raise InvalidOption(
         f"encode_cleaner must be None, 'printable', 'replace_non_printable' or a callable, "
         f"not {cleaner!r}"
     )

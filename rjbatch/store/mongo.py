@@ -36,9 +36,16 @@ import pymongo
 from bson import ObjectId
 from bson.regex import Regex
 from pymongo import ReturnDocument
-from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure, PyMongoError
+from pymongo.errors import (
+    BulkWriteError,
+    ConnectionFailure,
+    DuplicateKeyError,
+    OperationFailure,
+    PyMongoError,
+    ServerSelectionTimeoutError,
+)
 
-from rjbatch.errors import SingletonTaken, StoreError
+from rjbatch.errors import SingletonTaken, StoreConnectionLost, StoreError
 from rjbatch.fields import to_utc
 from rjbatch.store.protocol import Doc, Filter, Order, check_field_names
 from rjbatch.store.sqlfilter import FilterError
@@ -276,6 +283,54 @@ def _safe(url: str) -> str:
     return re.sub(r"(://[^:/@]*):[^@/]*@", r"\1:***@", url)
 
 
+def _reason(exc: BaseException) -> str:
+    """A driver error as one short line: a server selection timeout without the topology
+    description pymongo appends (a screenful, for debugging)."""
+    text = str(exc)
+    if isinstance(exc, ServerSelectionTimeoutError):
+        text, _, rest = text.partition(", Timeout: ")
+        text = re.sub(r" \(configured timeouts: [^)]*\)", "", text)
+        waited = re.match(r"[\d.]+s", rest)
+        if waited:
+            text += f" (no answer within {waited.group()})"
+    return " ".join(text.split()) or type(exc).__name__
+
+
+def _sets_number(url: str, name: str) -> bool:
+    """Whether the URL's query sets this option to a number (option names ignore case)."""
+    for part in re.split("[&;]", url.partition("?")[2]):
+        key, _, value = part.partition("=")
+        if key.lower() == name.lower():
+            try:
+                float(value)
+            except ValueError:
+                return False
+            return True
+    return False
+
+
+class ConnectionLost(StoreConnectionLost, ConnectionFailure):
+    """The server cannot be reached, or went away during a call (still a pymongo
+    ``ConnectionFailure`` for code that catches the driver's errors)."""
+
+
+class _ConnectionErrors:
+    """The guard of every call to a real server: pymongo's ``ConnectionFailure`` (server
+    selection timed out, the connection broke) becomes ``ConnectionLost`` naming the URL."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: Any, exc: BaseException | None, traceback: Any) -> bool:
+        if isinstance(exc, ConnectionFailure) and not isinstance(exc, StoreError):
+            what = "cannot reach" if isinstance(exc, ServerSelectionTimeoutError) else "lost the connection to"
+            raise ConnectionLost(f"{what} MongoDB at {_safe(self.url)}: {_reason(exc)}") from exc
+        return False
+
+
 def _is_mongomock(client: Any) -> bool:
     return type(client).__module__.split(".", 1)[0] == "mongomock"
 
@@ -313,14 +368,14 @@ class MongoStore:
         if self._own_client:
             try:
                 # looked up at call time, so mongomock.patch() can stand in for a server
-                self._client = pymongo.MongoClient(
-                    self.url, tz_aware=True,
-                    serverSelectionTimeoutMS=int(self.server_selection_timeout * 1000),
-                )
+                options: dict[str, Any] = {"tz_aware": True}
+                if not _sets_number(self.url, "serverSelectionTimeoutMS"):  # the URL's wins
+                    options["serverSelectionTimeoutMS"] = int(self.server_selection_timeout * 1000)
+                self._client = pymongo.MongoClient(self.url, **options)
             except (PyMongoError, ValueError) as exc:
-                raise StoreError(f"cannot use MongoDB at {_safe(self.url)}: {exc}") from None
+                raise StoreError(f"cannot use MongoDB at {_safe(self.url)}: {_reason(exc)}") from None
         self._mock = _is_mongomock(self._client)
-        self._guard = _MONGOMOCK_LOCK if self._mock else contextlib.nullcontext()
+        self._guard = _MONGOMOCK_LOCK if self._mock else _ConnectionErrors(self.url)
         self._db = self._client.get_default_database(default=DEFAULT_DATABASE)
         self._pid = os.getpid()
         self._local = threading.local()
@@ -355,7 +410,8 @@ class MongoStore:
                     db[CHANGES].update_one({"_id": _WORK}, {"$setOnInsert": {"version": 0}},
                                            upsert=True)
         except PyMongoError as exc:
-            raise StoreError(f"cannot use MongoDB at {_safe(self.url)}: {exc}") from None
+            cause = exc.__cause__ if isinstance(exc, ConnectionLost) else exc  # the driver's own
+            raise StoreError(f"cannot use MongoDB at {_safe(self.url)}: {_reason(cause)}") from None
 
     def close(self) -> None:
         stream = getattr(self._local, "stream", None)

@@ -38,11 +38,14 @@ from functools import lru_cache
 from typing import Any
 from urllib.parse import unquote
 
-import psycopg
+try:
+    import psycopg
+except ImportError as error:  # the optional extra; rjbatch.store.open_store names the URL
+    raise ImportError(f"it needs psycopg ({error}): pip install 'rjbatch[postgresql]'") from error
 from psycopg import sql
 from psycopg.rows import dict_row
 
-from rjbatch.errors import StoreError
+from rjbatch.errors import StoreConnectionLost, StoreError
 from rjbatch.fields import to_utc
 from rjbatch.store import sqlfilter
 from rjbatch.store.protocol import Doc, Filter
@@ -194,6 +197,17 @@ def safe_url(url: str) -> str:
     return re.sub(r"(://[^:/@]*):[^@/]*@", r"\1:***@", url)
 
 
+def reason(exc: BaseException) -> str:
+    """A driver error as one line: libpq's messages span lines (a hint on the second)."""
+    lines = [" ".join(line.split()) for line in str(exc).splitlines()]
+    return "; ".join(line for line in lines if line) or type(exc).__name__
+
+
+class ConnectionLost(StoreConnectionLost, psycopg.OperationalError):
+    """The server went away during a call (still a ``psycopg.OperationalError`` for code
+    that catches the driver's errors)."""
+
+
 # -- connections and fork ---------------------------------------------------------------
 # Every connection this process opened, so a forked child can cut its copies loose.
 _connections: weakref.WeakSet[psycopg.Connection] = weakref.WeakSet()
@@ -295,16 +309,16 @@ class PostgresStore(SQLStore):
                 connect_timeout=max(1, round(self.connect_timeout)),
             )
         except psycopg.Error as exc:
-            reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
-            raise StoreError(f"cannot connect to PostgreSQL at {safe_url(self.url)}: {reason}") from None
+            raise StoreError(f"cannot connect to PostgreSQL at {safe_url(self.url)}: {reason(exc)}") from None
         _connections.add(connection)
         try:
-            connection.execute("SET TIME ZONE 'UTC'")
-            # where an older rjbatch kept its tables: the connection's own search_path
-            legacy = None if self._migrated else self._legacy_schema(connection)
-            self._use_schema(connection)
-            self._migrate(connection, legacy)
-            connection.execute(f"LISTEN {CHANNEL}")
+            with self._guard(connection, "cannot use PostgreSQL at"):
+                connection.execute("SET TIME ZONE 'UTC'")
+                # where an older rjbatch kept its tables: the connection's own search_path
+                legacy = None if self._migrated else self._legacy_schema(connection)
+                self._use_schema(connection)
+                self._migrate(connection, legacy)
+                connection.execute(f"LISTEN {CHANNEL}")
         except BaseException:
             connection.close()
             raise
@@ -315,9 +329,28 @@ class PostgresStore(SQLStore):
             self._sessions.append(session)
         return session
 
+    @contextlib.contextmanager
+    def _guard(self, connection: psycopg.Connection, failed: str | None = None) -> Iterator[None]:
+        """Driver errors as store errors naming the server: a broken connection (the server
+        restarted or went away) is ``ConnectionLost``; with ``failed`` (setting a new
+        connection up), any other driver error is a ``StoreError`` that starts with it."""
+        try:
+            yield
+        except psycopg.Error as exc:
+            if isinstance(exc, StoreError):
+                raise
+            if connection.broken:
+                raise ConnectionLost(
+                    f"lost the connection to PostgreSQL at {safe_url(self.url)}: {reason(exc)}") from exc
+            if failed is None:
+                raise
+            raise StoreError(f"{failed} {safe_url(self.url)}: {reason(exc)}") from exc
+
     def schema_version(self) -> int:
         """The schema version recorded in the database (0: none yet)."""
-        return self._recorded_version(self._connection())
+        connection = self._connection()
+        with self._guard(connection):
+            return self._recorded_version(connection)
 
     @staticmethod
     def _recorded_version(connection: psycopg.Connection) -> int:
@@ -437,12 +470,14 @@ class PostgresStore(SQLStore):
                     legacy, self.schema, safe_url(self.url))
 
     def _execute(self, sql: str, params: Sequence[Any] = ()) -> psycopg.Cursor:
-        return self._connection().execute(sql, params)
+        connection = self._connection()
+        with self._guard(connection):
+            return connection.execute(sql, params)
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[psycopg.Connection]:
         connection = self._connection()
-        with connection.transaction():
+        with self._guard(connection), connection.transaction():
             yield connection
 
     def close(self) -> None:
@@ -482,7 +517,8 @@ class PostgresStore(SQLStore):
         ahead of the reply.
         """
         session = self._session()
-        session.connection.execute("SELECT 1")
+        with self._guard(session.connection):
+            session.connection.execute("SELECT 1")
         self._drain(session, 0)
         return session.seen
 
@@ -561,7 +597,9 @@ class PostgresStore(SQLStore):
         if not slices:
             return
         # one COPY: one statement, so all or nothing
-        with self._connection().cursor() as cursor, cursor.copy(statements()["copy_input_slices"]) as copy:
+        connection = self._connection()
+        with self._guard(connection), connection.cursor() as cursor, \
+                cursor.copy(statements()["copy_input_slices"]) as copy:
             copy.set_types(["text", "text", "int4", "int8", "int4", "text", "bytea", "text"])
             for s in slices:
                 copy.write_row((job_id, category, s["id"], s["first_record_number"], s["record_count"],

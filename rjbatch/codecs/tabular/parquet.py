@@ -27,10 +27,16 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal
 from typing import IO, Any
 
-import pyarrow as pa
-import pyarrow.parquet as pq
-
 from .errors import TabularError, check_one_file
+
+# pyarrow is imported here, but only read_parquet and write_parquet need it: without it they
+# raise TabularError saying what to install (the rest of rjbatch works without it)
+try:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+except ImportError as error:
+    pa = pq = None  # type: ignore[assignment]
+    _MISSING = "" if isinstance(error, ModuleNotFoundError) and error.name == "pyarrow" else f" ({error})"
 
 PathOrFile = str | os.PathLike | IO[bytes]
 
@@ -47,6 +53,7 @@ def read_parquet(
     file first, because Parquet keeps its index at the end of the file. A zip stream of
     several entries raises ``TabularError`` (pass ``zip_entry=`` to ``open_read``).
     """
+    _require_pyarrow()
     check_one_file(source, "Parquet")
     spool = None
     if not isinstance(source, (str, os.PathLike)) and not _seekable(source):
@@ -68,6 +75,11 @@ def read_parquet(
     finally:
         if spool is not None:
             spool.close()
+
+
+def _require_pyarrow() -> None:
+    if pa is None:
+        raise TabularError(f"Reading or writing .parquet needs pyarrow{_MISSING}: pip install pyarrow")
 
 
 def _seekable(stream: Any) -> bool:
@@ -94,6 +106,7 @@ def write_parquet(
     there is written as string); a later value of another type raises ``TabularError``
     naming the column.
     """
+    _require_pyarrow()
     if schema is not None and columns is None:
         columns = schema.names
     writer: pq.ParquetWriter | None = None
