@@ -79,7 +79,7 @@ def read_parquet(
 
 def _require_pyarrow() -> None:
     if pa is None:
-        raise TabularError(f"Reading or writing .parquet needs pyarrow{_MISSING}: pip install pyarrow")
+        raise TabularError(f"Reading or writing .parquet needs pyarrow{_MISSING}: pip install 'rjbatch[parquet]'")
 
 
 def _seekable(stream: Any) -> bool:
