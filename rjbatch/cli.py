@@ -217,10 +217,18 @@ def upload_options(args: argparse.Namespace) -> dict[str, Any]:
     for name in ("delimiter", "encoding", "encode_replace", "encode_cleaner", "stream_mode"):
         value = getattr(args, name, None)
         if value is not None:
-            options[name] = value.encode().decode("unicode_escape") if name == "delimiter" else value
+            options[name] = _unescaped(value) if name == "delimiter" else value
     if getattr(args, "streams", None) is not None:
         options["streams"] = [s for s in args.streams.split(",") if s]
     return options
+
+
+def _unescaped(delimiter: str) -> str:
+    """``--delimiter '\\t'`` is a tab: backslash escapes as in Python."""
+    try:
+        return delimiter.encode().decode("unicode_escape")
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"--delimiter {delimiter!r}: not a valid escape ({exc.reason})") from None
 
 
 @command("upload")
@@ -424,6 +432,9 @@ def cmd_dirmon(args: argparse.Namespace) -> int:
 @command("web")
 def cmd_web(args: argparse.Namespace) -> int:
     try:
+        import multipart  # noqa: F401 - forms; without it the server would start and fail later
+        import uvicorn  # noqa: F401
+
         from rjbatch.web import serve
     except ImportError as exc:
         raise UsageError(f"Mission Control needs its extra: pip install 'rjbatch[web]' ({exc})") from None

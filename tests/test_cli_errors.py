@@ -395,3 +395,14 @@ def test_reader_options_are_codec_errors_naming_the_file():
         LineReader(io.BytesIO(b""), file_name="in.csv", delimiter="")
     with pytest.raises(InvalidOption, match="^in.csv: quote .* must not overlap$"):
         list(LineReader(io.BytesIO(b"a,b\n"), file_name="in.csv", delimiter=","))
+
+
+def test_a_bad_delimiter_escape_is_one_line_and_leaves_no_job(tmp_path):
+    from tests.test_cli import rjbatch
+
+    (tmp_path / "in.txt").write_text("a\nb\n")
+    result = rjbatch("upload", "in.txt", "--job", "ReverseJob", "--jobs", JOBS, "--delimiter", "\\",
+                     cwd=tmp_path, check=False)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "--delimiter" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert rjbatch("jobs", "--json", cwd=tmp_path).stdout == ""
