@@ -561,8 +561,11 @@ def build_parser() -> argparse.ArgumentParser:
     file_options.add_argument("--delimiter", help="line delimiter (default: detect \\r\\n, \\n or \\r)")
     file_options.add_argument("--encoding", help="the file's encoding (default utf-8)")
     file_options.add_argument("--encode-replace", help="replace undecodable bytes with this text")
-    file_options.add_argument("--encode-cleaner", choices=("printable",))
-    file_options.add_argument("--stream-mode", choices=("line", "array", "hash"))
+    file_options.add_argument("--encode-cleaner", choices=("printable", "replace_non_printable"),
+                              help="drop (printable) or replace (replace_non_printable, with "
+                                   "--encode-replace) characters that are not printable (default: keep all)")
+    file_options.add_argument("--stream-mode", choices=("line", "array", "hash"),
+                              help="records as lines (default), rows as lists, or rows as dicts")
 
     p = sub.add_parser("upload", parents=[common, file_options],
                        help="create a batch job from a file; prints its id")
@@ -605,7 +608,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", "-w", type=int, help="worker processes (default: one per core)")
     p.add_argument("--set", action="append", metavar="FIELD=VALUE")
     p.add_argument("--priority", type=int)
-    p.add_argument("--category", default="main", help="output category to download")
+    p.add_argument("--category", default="main",
+                   help="download only this category, to --output (default: main, and the others beside it)")
     p.add_argument("--keep", action="store_true", help="keep the job after it completes")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
 
@@ -646,7 +650,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("what", choices=("next",))
     p.add_argument("expression", metavar="EXPR")
     p.add_argument("--count", "-n", type=int, default=5)
-    p.add_argument("--after", metavar="ISO_TIME", help="default: now")
+    p.add_argument("--after", metavar="ISO_TIME", help="occurrences after this time (default: now)")
 
     p = sub.add_parser("dirmon", parents=[common], help="directory monitor entries")
     p.add_argument("action", choices=("list", "add", "enable", "disable", "remove"))
@@ -663,10 +667,82 @@ def build_parser() -> argparse.ArgumentParser:
 
     for extend in _parser_extensions:
         extend(sub, common)
+    for name, command_parser in sub.choices.items():
+        _explain(name, command_parser)
     return parser
 
 
 _parser_extensions: list[Callable[[Any, argparse.ArgumentParser], None]] = []
+
+_SET = "a field of the job, FIELD=VALUE (JSON values are decoded; repeatable)"
+_PRIORITY = "1 (highest) to 100 (default: the class's, 50 unless it says otherwise)"
+#: Each command's description, an example, and help for the options that have none above.
+_EXPLAINED: dict[str, tuple[str, str, dict[str, str]]] = {
+    "create": ("Enqueue a job of CLASS; prints its id. Workers (rjbatch worker, rjbatch work) run it.",
+               "rjbatch create HelloJob --set name=you --priority 10",
+               {"job": "the job class: its name, or module:Class", "set": _SET, "priority": _PRIORITY}),
+    "jobs": ("List jobs, newest first, as a table or JSON lines.", "rjbatch jobs --state failed --json",
+             {"state": "only jobs in this state (default: all)", "job_class": "only jobs of this class (and subclasses)",
+              "limit": "at most this many (default: 100)"}),
+    "show": ("Show a job's status: every field, progress, slice counts, exception.", "rjbatch show JOB_ID", {}),
+    "retry": ("Retry a failed job: a batch job runs its failed slices again, from their failed record.",
+              "rjbatch retry JOB_ID", {}),
+    "pause": ("Pause a queued job, or a batch job being processed.", "rjbatch pause JOB_ID", {}),
+    "resume": ("Resume a paused job.", "rjbatch resume JOB_ID", {}),
+    "abort": ("Abort a job: it will not run (a batch job's slices are thrown away).", "rjbatch abort JOB_ID", {}),
+    "destroy": ("Remove a job and its slices from the store.", "rjbatch destroy JOB_ID", {}),
+    "run-now": ("Run a scheduled job at once instead of at its run_at.", "rjbatch run-now JOB_ID", {}),
+    "work": ("Run queued jobs in this process until none is left (a server of one worker: a killed "
+             "rjbatch work is requeued like any dead server).", "rjbatch work --jobs jobs.py",
+             {"limit": "stop after this many jobs (default: no limit)"}),
+    "upload": ("Create a batch job of CLASS from FILE (path or URI; codecs and format from its name): "
+               "prints the job id; workers process it.", "rjbatch upload orders.csv.gz --job OrderTotalsJob",
+               {"file": "the file to upload: a path, or a URI (s3://, https://, ...)",
+                "job": "the batch job class: its name, or module:Class", "set": _SET, "priority": _PRIORITY}),
+    "download": ("", "rjbatch download --category invalid", {}),
+    "failed": ("", "", {"job_id": "the batch job", "action": "list (default), show, replace or delete"}),
+    "process": ("Upload FILE, process it with local worker processes, and download every output category "
+                "(main to --output, others beside it): one command from file to file.",
+                "rjbatch process orders.csv.gz --job OrderTotalsJob --output totals.csv.gz",
+                {"file": "the file to process", "job": "the batch job class: its name, or module:Class",
+                 "output": "where the main category goes; its extensions pick codecs and format",
+                 "set": _SET, "priority": _PRIORITY,
+                 "category": "download only this category, to --output (default: main, and the others beside it)"}),
+    "web": ("Mission Control: job lists, job pages, failed records, output, servers and dirmon in a browser.",
+            "rjbatch web --insecure-local", {"host": "address to listen on (default: 127.0.0.1)",
+                                               "port": "port to listen on (default: 8080)"}),
+    "worker": ("Run a server: a supervisor and N worker processes that claim and run jobs until stopped "
+               "(SIGTERM, Ctrl-C, or rjbatch servers stop).", "rjbatch worker --workers 4 --jobs jobs/",
+               {"log_level": "log level (default: info)",
+                "heartbeat_seconds": "seconds between heartbeats (default: 15)",
+                "max_poll_seconds": "longest idle wait before looking for work again (default: 5)",
+                "re_check_seconds": "seconds before throttled classes are looked at again (default: 60)",
+                "zombie_heartbeats": "missed heartbeats that make a server a zombie (default: 4)",
+                "shutdown_grace_seconds": "seconds running work gets to finish on a stop (default: 30)"}),
+    "cron": ("Show when a cron expression (the guide's full syntax, with a time zone) fires next.",
+             "rjbatch cron next '0 1 * * 1-5 America/New_York' --count 3",
+             {"what": "next: the next occurrences", "expression": "the cron expression, quoted",
+              "count": "how many occurrences (default: 5)"}),
+    "dirmon": ("Directory monitor entries: files matching a pattern become batch jobs (a DirmonJob scans).",
+               "rjbatch dirmon add orders --pattern '/in/orders/*.csv' --job OrderTotalsJob --enable",
+               {"action": "list, add, enable, disable or remove", "name": "the entry's name"}),
+    "servers": ("List worker servers with their heartbeats, or ask one (or all) to pause, resume or stop.",
+                "rjbatch servers stop host-1", {"action": "list (default), pause, resume or stop"}),
+}
+
+
+def _explain(name: str, command: argparse.ArgumentParser) -> None:
+    """A command's description and example, and help for each of its options lacking one."""
+    description, example, helps = _EXPLAINED.get(name, ("", "", {}))
+    if description:
+        command.description = description
+    if example:
+        command.epilog = f"example: {example}"
+    for action in command._actions:
+        if action.help is None and action.dest in helps:
+            action.help = helps[action.dest]
+        elif action.help is None and action.dest == "job_id":
+            action.help = "the job's id (rjbatch jobs lists them)"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -88,3 +88,19 @@ def test_database_from_the_environment(tmp_path):
     subprocess.run([sys.executable, "-m", "rjbatch", "--jobs", str(SAMPLE_JOBS), "create", "NoteJob"],
                    cwd=tmp_path, env=env, check=True, capture_output=True, timeout=60)
     assert env_db.exists() and not (tmp_path / "rjbatch.db").exists()
+
+
+def test_every_command_has_a_description_an_example_and_help_for_every_option():
+    import argparse
+
+    from rjbatch.cli import build_parser
+
+    parser = build_parser()
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
+    assert len(commands) >= 19
+    for name, command in commands.items():
+        assert command.description, f"{name} has no description"
+        assert command.epilog and command.epilog.startswith("example: rjbatch "), f"{name} has no example"
+        for action in command._actions:
+            if not isinstance(action, argparse._HelpAction):
+                assert action.help, f"rjbatch {name} {action.option_strings or action.dest} has no help"
