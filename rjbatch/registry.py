@@ -67,10 +67,34 @@ def resolve(path: str) -> type[Job] | None:
         if path in _by_path:
             return _by_path[path]
     try:
-        return _one_named(name, module)
+        found = _one_named(name, module)
     except AmbiguousJobClass as exc:
         log.warning("stored class %s is not loaded, and the class name is ambiguous here: %s", path, exc)
         return None
+    if found is None and _load_configured_jobs():
+        return resolve(path)
+    return found
+
+
+_configured_loaded = False
+
+
+def _load_configured_jobs() -> bool:
+    """Import the configured job modules (``configure(jobs=...)``, ``RJBATCH_JOBS``,
+    ``[tool.rjbatch] jobs``, a ``jobs/`` folder) the first time a stored job names a
+    class that is not loaded: a script need not import them first. True if it tried."""
+    global _configured_loaded
+    if _configured_loaded:
+        return False
+    _configured_loaded = True
+    from rjbatch import config
+    from rjbatch.errors import ConfigurationError
+
+    try:
+        return bool(config.load_jobs())
+    except ConfigurationError as exc:
+        log.warning("could not import the configured job modules: %s", exc)
+        return False
 
 
 def by_name(name: str) -> type[Job] | None:

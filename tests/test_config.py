@@ -119,3 +119,24 @@ def test_a_jobs_file_imports_the_module_beside_it_and_module_names_come_from_the
         done = subprocess.run([*script, "work", "--jobs", jobs], cwd=tmp_path, capture_output=True, text=True)
         assert done.returncode == 0, done.stderr
         assert said in done.stdout
+
+
+def test_configured_job_modules_are_imported_when_a_stored_job_needs_its_class(tmp_path):
+    import subprocess
+    import sys
+
+    jobs = tmp_path / "flight_jobs.py"
+    jobs.write_text("from rjbatch import BatchJob\n\nclass FlightsJob(BatchJob):\n    collect_output = True\n"
+                    "    def perform(self, line):\n        return line.upper()\n")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    db = f"sqlite:///{tmp_path / 'r.db'}"
+    setup = f"import rjbatch\nrjbatch.configure(database={db!r}, jobs=[{str(jobs)!r}])\n"
+    subprocess.run([sys.executable, "-c", setup + "from rjbatch import config, registry\nconfig.load_jobs()\n"
+                    "j = registry.by_name('FlightsJob')(); j.upload(['a']); j.save()"],
+                   cwd=elsewhere, check=True, capture_output=True)
+    # a fresh script: configure, then read the job: its class comes from the configured file
+    found = subprocess.run([sys.executable, "-c", setup + "from rjbatch import Job\njob = Job.first()\n"
+                            "print(type(job).__name__, type(job).__module__, job.input.count())"],
+                           cwd=elsewhere, check=True, capture_output=True, text=True).stdout.split()
+    assert found[0] == "FlightsJob" and found[1] != "rjbatch.unresolved" and found[2] == "1"
