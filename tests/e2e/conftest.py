@@ -96,7 +96,7 @@ def base_url() -> Iterator[str]:
     assert not server.thread.is_alive(), "the Mission Control thread did not stop"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")  # closed when tests/e2e ends: its event loop must not outlive it
 def browser() -> Iterator[Any]:
     if not os.path.exists(CHROMIUM):
         unavailable(f"Chromium not installed at {CHROMIUM} (apt-get install chromium)")
