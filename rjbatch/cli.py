@@ -375,6 +375,13 @@ def cmd_process(args: argparse.Namespace) -> int:
     return 1
 
 
+@command("vacuum")
+def cmd_vacuum(args: argparse.Namespace) -> int:
+    """Give back the space of removed jobs and slices (a SQLite file never shrinks by itself)."""
+    print(config.get_store().vacuum())
+    return 0
+
+
 @command("cron")
 def cmd_cron(args: argparse.Namespace) -> int:
     from rjbatch import cron
@@ -661,6 +668,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--archive", metavar="FOLDER", help="where taken files go (default: archive)")
     p.add_argument("--enable", action="store_true", help="enable the new entry at once")
 
+    sub.add_parser("vacuum", parents=[common], help="give back the space of removed jobs and slices")
+
     p = sub.add_parser("servers", parents=[common], help="list servers, or pause/resume/stop them")
     p.add_argument("action", nargs="?", default="list", choices=("list", "pause", "resume", "stop"))
     p.add_argument("server", nargs="?", metavar="NAME", help="a server name or host (default: all)")
@@ -726,6 +735,9 @@ _EXPLAINED: dict[str, tuple[str, str, dict[str, str]]] = {
     "dirmon": ("Directory monitor entries: files matching a pattern become batch jobs (a DirmonJob scans).",
                "rjbatch dirmon add orders --pattern '/in/orders/*.csv' --job OrderTotalsJob --enable",
                {"action": "list, add, enable, disable or remove", "name": "the entry's name"}),
+    "vacuum": ("Give the space of removed jobs and slices back to the file system: a SQLite file keeps "
+               "freed pages for reuse and never shrinks by itself (housekeeping removes old jobs).",
+               "rjbatch vacuum", {}),
     "servers": ("List worker servers with their heartbeats, or ask one (or all) to pause, resume or stop.",
                 "rjbatch servers stop host-1", {"action": "list (default), pause, resume or stop"}),
 }

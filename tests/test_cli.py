@@ -104,3 +104,25 @@ def test_every_command_has_a_description_an_example_and_help_for_every_option():
         for action in command._actions:
             if not isinstance(action, argparse._HelpAction):
                 assert action.help, f"rjbatch {name} {action.option_strings or action.dest} has no help"
+
+
+def test_vacuum_shrinks_the_sqlite_file_after_a_big_job_is_removed(tmp_path):
+    import rjbatch as library
+    from rjbatch.batch import BatchJob
+
+    database = tmp_path / "big.db"
+    library.configure(database=f"sqlite:///{database}")
+
+    class Big(BatchJob):
+        def perform(self, record):
+            return record
+
+    job = Big()
+    job.upload([f"{n:08d} {'x' * 200}" for n in range(50_000)])
+    job.save()
+    library.get_store().close()
+    job.destroy()
+    before = database.stat().st_size
+    result = rjbatch("vacuum", "--database", f"sqlite:///{database}", cwd=tmp_path)
+    assert database.stat().st_size < before / 5
+    assert "MB ->" in result.stdout

@@ -413,6 +413,10 @@ class MongoStore:
             cause = exc.__cause__ if isinstance(exc, ConnectionLost) else exc  # the driver's own
             raise StoreError(f"cannot use MongoDB at {_safe(self.url)}: {_reason(cause)}") from None
 
+    def vacuum(self) -> str:
+        """MongoDB's storage engine reuses freed space itself: nothing to do."""
+        return f"{_safe(self.url)}: MongoDB reuses freed space itself (nothing to do)"
+
     def close(self) -> None:
         stream = getattr(self._local, "stream", None)
         if stream is not None:

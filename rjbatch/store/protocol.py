@@ -218,4 +218,8 @@ class Store(Protocol):
 
     def delete_server(self, name: str) -> bool: ...
 
+    def vacuum(self) -> str:
+        """Give back the space of removed jobs and slices where the backend does not by itself;
+        a line saying what was done."""
+
     def close(self) -> None: ...

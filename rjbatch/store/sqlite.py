@@ -322,6 +322,17 @@ class SQLiteStore(SQLStore):
             connection = self._connection()
             return self._busy_retry(lambda: connection.execute(sql, params))
 
+    def vacuum(self) -> str:
+        """Give the space of removed jobs and slices back to the file system (SQLite keeps
+        freed pages for reuse, so the file never shrinks by itself)."""
+        if self.memory:
+            return "in memory: nothing to give back"
+        before = os.path.getsize(self.path)
+        self._busy_retry(lambda: self._connection().execute("VACUUM"))
+        self._connection().execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        after = os.path.getsize(self.path)
+        return f"{self.path}: {before / 1e6:,.1f} MB -> {after / 1e6:,.1f} MB"
+
     def close(self) -> None:
         if self._shared is not None:
             self._shared.close()
