@@ -483,6 +483,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
         if value is not None:
             config.configure(**{name: value})
     level = logging.DEBUG if args.debug else getattr(logging, args.log_level.upper())
+    os.environ["RJBATCH_LOG_FORMAT"] = args.log_format  # the worker processes log the same way
     log.setup(level)
     options = ServerOptions(
         name=args.name, workers=args.workers or 0, include=args.filter, exclude=args.exclude,
@@ -647,6 +648,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--start-method", choices=("auto", "spawn", "fork", "forkserver"), default="auto",
                    help="auto (default): fork the first workers, spawn replacements")
     p.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
+    p.add_argument("--log-format", default=os.environ.get("RJBATCH_LOG_FORMAT", "text"), choices=("text", "json"),
+                   help="text lines (default; rich on a terminal) or one JSON object a line")
     p.add_argument("--heartbeat-seconds", type=float)
     p.add_argument("--max-poll-seconds", type=float)
     p.add_argument("--re-check-seconds", type=float)

@@ -254,3 +254,18 @@ def test_the_worker_logs_a_line_when_a_job_starts_completes_or_fails(servers, tm
     assert f"started NoteJob {note.id}" in logs and f"completed NoteJob {note.id} in " in logs
     assert f"completed DoubleJob {batch.id} in " in logs and "3 records, main: 3" in logs
     assert f"failed SleepJob {failing.id} after " in logs and "TypeError" in logs
+
+
+def test_the_worker_can_log_json_lines(servers, tmp_path):
+    import json
+
+    from tests.sample_jobs import NoteJob
+
+    note = NoteJob.create(note="hi")
+    servers.start("--log-format", "json", workers=1)
+    wait_until(lambda: note.reload().is_completed, message="the job to complete")
+    wait_until(lambda: f"completed NoteJob {note.id}" in servers.logs(), timeout=5, message="its line")
+    lines = [json.loads(line) for line in servers.logs().splitlines() if line.startswith("{")]
+    done = next(entry for entry in lines if entry["message"].startswith(f"completed NoteJob {note.id}"))
+    assert done["level"] == "INFO" and done["job"] == note.id and done["worker"].endswith(":1")
+    assert {"time", "logger"} <= set(done)
