@@ -242,7 +242,10 @@ def cmd_upload(args: argparse.Namespace) -> int:
         job.destroy()
         raise
     print(job.id)
-    print(f"uploaded {count:,} records", file=sys.stderr)
+    print(f"uploaded {count:,} records into {cls.__name__} {job.id}\n"
+          f"  watch it:    rjbatch show {job.id}   (workers: rjbatch worker, or rjbatch work)\n"
+          f"  download it: rjbatch download {job.id} OUTPUT_FILE   (or: rjbatch download)",
+          file=sys.stderr)
     return 0
 
 
