@@ -126,3 +126,17 @@ def test_vacuum_shrinks_the_sqlite_file_after_a_big_job_is_removed(tmp_path):
     result = rjbatch("vacuum", "--database", f"sqlite:///{database}", cwd=tmp_path)
     assert database.stat().st_size < before / 5
     assert "MB ->" in result.stdout
+
+
+def test_the_readme_command_list_names_every_command():
+    import argparse
+    from pathlib import Path
+
+    from rjbatch.cli import build_parser
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    listing = readme.split("## Command line", 1)[1].split("```", 2)[1]
+    parser = build_parser()
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
+    for name in commands:
+        assert f"rjbatch {name}" in listing or f"|{name}" in listing or f"{name}|" in listing, name
