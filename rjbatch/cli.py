@@ -441,13 +441,19 @@ def cmd_dirmon(args: argparse.Namespace) -> int:
 
 @command("web")
 def cmd_web(args: argparse.Namespace) -> int:
-    try:
-        import multipart  # noqa: F401 - forms; without it the server would start and fail later
-        import uvicorn  # noqa: F401
+    import importlib.util
 
+    # forms need python-multipart: without it the server would start and fail later
+    missing = [name for name, modules in (("uvicorn", ("uvicorn",)), ("python-multipart", ("python_multipart",
+                                                                                            "multipart")))
+               if not any(importlib.util.find_spec(module) for module in modules)]
+    try:
         from rjbatch.web import serve
     except ImportError as exc:
-        raise UsageError(f"Mission Control needs its extra: pip install 'rjbatch[web]' ({exc})") from None
+        missing.append(str(exc))
+    if missing:
+        raise UsageError(f"Mission Control needs its extra: pip install 'rjbatch[web]' (missing: "
+                         f"{', '.join(missing)})")
     users = {}
     for entry in args.user or []:
         name, _, rest = entry.partition(":")
