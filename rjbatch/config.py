@@ -174,8 +174,17 @@ def job_sources() -> list[str]:
     found = _project_config()
     if found and found[0].get("jobs"):
         jobs = found[0]["jobs"]
-        return [jobs] if isinstance(jobs, str) else list(jobs)
+        # paths are relative to the file that names them (as the database path is)
+        return [_beside(found[1], entry) for entry in ([jobs] if isinstance(jobs, str) else list(jobs))]
     return ["jobs"] if Path("jobs").is_dir() else []
+
+
+def _beside(folder: Path, entry: str) -> str:
+    """A project file's job source: a path (``jobs/``, ``a.py``) made absolute against its
+    folder; a module name (``myapp.jobs``) as it is."""
+    if entry.endswith(".py") or "/" in entry or (folder / entry).exists():
+        return str((folder / entry).resolve())
+    return entry
 
 
 def load_jobs(sources: Iterable[str] | None = None) -> list[str]:

@@ -198,8 +198,9 @@ def test_upload_query_through_sqlalchemy_uses_the_result_keys(tmp_path):
         query = sqlalchemy.text("SELECT price AS unit_price, qty AS price, qty FROM orders")
         job.upload_query(query, connection=connection)
     assert job.input_category().columns == ["unit_price", "price", "qty"]
-    with pytest.raises(Exception, match="not an Engine"):
-        module.TotalsJob().upload_query("SELECT 1", connection=engine)
+    from_engine = module.TotalsJob()  # an Engine works too: a connection of its own
+    assert from_engine.upload_query(sqlalchemy.text("SELECT price, qty FROM orders"), connection=engine) == 1
+    assert from_engine.input_category().columns == ["price", "qty"]
 
 
 def test_upload_mongo_query_gives_a_tabular_job_dicts():

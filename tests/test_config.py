@@ -140,3 +140,14 @@ def test_configured_job_modules_are_imported_when_a_stored_job_needs_its_class(t
                             "print(type(job).__name__, type(job).__module__, job.input.count())"],
                            cwd=elsewhere, check=True, capture_output=True, text=True).stdout.split()
     assert found[0] == "FlightsJob" and found[1] != "rjbatch.unresolved" and found[2] == "1"
+
+
+def test_project_job_paths_are_relative_to_the_project_file_even_from_a_subfolder(tmp_path, monkeypatch):
+    from rjbatch import config
+
+    (tmp_path / "pyproject.toml").write_text('[tool.rjbatch]\njobs = ["pipeline/jobs.py", "myapp.jobs"]\n')
+    (tmp_path / "pipeline").mkdir()
+    (tmp_path / "pipeline" / "jobs.py").write_text("")
+    (tmp_path / "sub").mkdir()
+    monkeypatch.chdir(tmp_path / "sub")
+    assert config.job_sources() == [str(tmp_path / "pipeline" / "jobs.py"), "myapp.jobs"]

@@ -406,8 +406,13 @@ def upload_query(job: BatchJob, query: Any, connection: Any = None, *, category:
     """Rows of a DB-API cursor, SQL text run on ``connection``, or an SQLAlchemy query.
 
     A tabular category stores the cursor's column names and gets each row as a dict;
-    otherwise one column gives a bare value per record and several give a list.
+    otherwise one column gives a bare value per record and several give a list. An
+    SQLAlchemy ``Engine`` is used through a connection of its own, closed at the end.
     """
+    if hasattr(connection, "connect") and not hasattr(connection, "execute"):  # an Engine
+        with connection.connect() as opened:
+            return upload_query(job, query, opened, category=category, params=params,
+                                batch_size=batch_size, **options)
     cursor = _cursor(query, connection, params)
     tabular = job.input_category(category).is_tabular
     if tabular:
@@ -425,9 +430,6 @@ def _cursor(query: Any, connection: Any, params: Any) -> Any:
     """Something with ``fetchmany``: the cursor given, or one that runs the query."""
     if hasattr(query, "fetchmany"):
         return query
-    if hasattr(connection, "connect") and not hasattr(connection, "execute"):
-        raise UploadError("give an SQLAlchemy Connection or Session, not an Engine: "
-                          "with engine.connect() as connection: job.upload_query(query, connection)")
     if isinstance(query, str):
         if connection is None:
             raise UploadError("SQL text needs a connection: upload_query(sql, connection=conn)")
