@@ -3,6 +3,10 @@
 A field is a data descriptor on the job class; the values live in the job's
 ``_values`` dict and every assignment is coerced, so a bad value fails where it is
 set, naming the field, instead of later inside a worker.
+
+Type checkers see a field's values with their kind: ``field(int, default=0)`` is a
+``Field[int]`` and ``job.user_count`` an ``int`` (see :func:`field` for when ``None``
+is part of the type, and :class:`Field` for what an assignment accepts).
 """
 
 from __future__ import annotations
@@ -13,11 +17,13 @@ import inspect
 import re
 from collections.abc import Callable, Iterable
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, Generic, Literal, Never, TypeVar, overload
 
 from bson import ObjectId
 
 from rjbatch.errors import ValidationError
+
+T = TypeVar("T")
 
 _MISSING = object()
 _TRUE = {"true", "t", "yes", "y", "1", "on"}
@@ -284,8 +290,36 @@ def coercer(kind: Any) -> Callable[[Any], Any]:
     raise TypeError(f"unsupported field type {kind!r}")
 
 
-class Field:
-    """A typed job field. Create with :func:`field`."""
+# What an assignment to a field of each kind accepts: the values its coercer turns into
+# the kind (``"12"`` into an int field, an ISO string into a datetime field, ...). For
+# type checkers only: ``bool`` is an ``int`` to them, so a bool given to an int field,
+# which coercion refuses, still fails only when it is set.
+_StrInput = str | int | float | Decimal | ObjectId
+_IntInput = int | float | Decimal | str
+_FloatInput = float | Decimal | str
+_BoolInput = bool | int | str
+_DecimalInput = Decimal | float | str
+_DateInput = dt.date | str
+_DatetimeInput = dt.datetime | dt.date | str | float
+_TimedeltaInput = dt.timedelta | float | Decimal | str
+_ListInput = list[Any] | tuple[Any, ...] | set[Any] | frozenset[Any]
+_BytesInput = bytes | bytearray | memoryview
+_ObjectIdInput = ObjectId | str
+_RangeInput = range | list[Any] | tuple[Any, ...]
+_PatternInput = re.Pattern[Any] | str | dict[str, Any]
+
+
+class Field(Generic[T]):
+    """A typed job field. Create with :func:`field`.
+
+    ``Field[T]`` is a descriptor. On a job, ``job.name`` is a ``T`` to type checkers;
+    on the class, ``JobClass.name`` is the class's default (``T``, or ``None`` for a
+    required field without one), or the field itself when the default is a callable.
+    ``job.name = value`` accepts a ``T`` or what coercion turns into one (``"12"``
+    for an int field, an ISO 8601 string for a datetime field, a tuple for a list
+    field, ...). ``None`` is accepted only where it is part of ``T``: a field declared
+    without a default, or with ``default=None`` (at run time any field takes ``None``).
+    """
 
     __slots__ = (
         "kind", "default", "copy_on_restart", "user_editable", "required", "choices",
@@ -294,7 +328,7 @@ class Field:
 
     def __init__(
         self,
-        kind: Any = None,
+        kind: type[T] | None = None,
         default: Any = None,
         *,
         copy_on_restart: bool = False,
@@ -303,7 +337,7 @@ class Field:
         choices: Iterable[Any] | None = None,
         description: str | None = None,
     ) -> None:
-        self.kind = kind
+        self.kind: Any = kind
         self._coerce = coercer(kind)
         self.copy_on_restart = copy_on_restart
         self.user_editable = user_editable
@@ -323,9 +357,9 @@ class Field:
             except (TypeError, ValueError):
                 self._default_takes_job = False
 
-    def with_default(self, default: Any) -> Field:
+    def with_default(self, default: Any) -> Field[T]:
         """A copy with another default: how a subclass overrides a parent's setting."""
-        copy = Field.__new__(Field)
+        copy: Field[T] = Field.__new__(Field)
         for slot in Field.__slots__:
             setattr(copy, slot, getattr(self, slot))
         copy._set_default(default)
@@ -366,6 +400,10 @@ class Field:
         except (ValueError, TypeError):
             return value  # keep what the store holds rather than lose it
 
+    @overload
+    def __get__(self, job: None, owner: type | None = None) -> T | Field[T] | None: ...
+    @overload
+    def __get__(self, job: object, owner: type | None = None) -> T: ...
     def __get__(self, job: Any, owner: type | None = None) -> Any:
         if job is None:
             return self if self.has_dynamic_default else self.default
@@ -374,6 +412,70 @@ class Field:
         except KeyError:
             raise AttributeError(self.name) from None
 
+    # One signature per kind that coercion widens, each with and without None (a field is
+    # invariant in T, so Field[int] matches only the first int one); any other: a T.
+    @overload
+    def __set__(self: Field[str], job: object, value: _StrInput) -> None: ...
+    @overload
+    def __set__(self: Field[str | None], job: object, value: _StrInput | None) -> None: ...
+    @overload
+    def __set__(self: Field[bool], job: object, value: _BoolInput) -> None: ...
+    @overload
+    def __set__(self: Field[bool | None], job: object, value: _BoolInput | None) -> None: ...
+    @overload
+    def __set__(self: Field[int], job: object, value: _IntInput) -> None: ...
+    @overload
+    def __set__(self: Field[int | None], job: object, value: _IntInput | None) -> None: ...
+    @overload
+    def __set__(self: Field[float], job: object, value: _FloatInput) -> None: ...
+    @overload
+    def __set__(self: Field[float | None], job: object, value: _FloatInput | None) -> None: ...
+    @overload
+    def __set__(self: Field[Decimal], job: object, value: _DecimalInput) -> None: ...
+    @overload
+    def __set__(self: Field[Decimal | None], job: object, value: _DecimalInput | None) -> None: ...
+    @overload
+    def __set__(self: Field[dt.datetime], job: object, value: _DatetimeInput) -> None: ...
+    @overload
+    def __set__(
+        self: Field[dt.datetime | None], job: object, value: _DatetimeInput | None
+    ) -> None: ...
+    @overload
+    def __set__(self: Field[dt.date], job: object, value: _DateInput) -> None: ...
+    @overload
+    def __set__(self: Field[dt.date | None], job: object, value: _DateInput | None) -> None: ...
+    @overload
+    def __set__(self: Field[dt.timedelta], job: object, value: _TimedeltaInput) -> None: ...
+    @overload
+    def __set__(
+        self: Field[dt.timedelta | None], job: object, value: _TimedeltaInput | None
+    ) -> None: ...
+    @overload
+    def __set__(self: Field[list[Any]], job: object, value: _ListInput) -> None: ...
+    @overload
+    def __set__(self: Field[list[Any] | None], job: object, value: _ListInput | None) -> None: ...
+    @overload
+    def __set__(self: Field[bytes], job: object, value: _BytesInput) -> None: ...
+    @overload
+    def __set__(self: Field[bytes | None], job: object, value: _BytesInput | None) -> None: ...
+    @overload
+    def __set__(self: Field[ObjectId], job: object, value: _ObjectIdInput) -> None: ...
+    @overload
+    def __set__(
+        self: Field[ObjectId | None], job: object, value: _ObjectIdInput | None
+    ) -> None: ...
+    @overload
+    def __set__(self: Field[range], job: object, value: _RangeInput) -> None: ...
+    @overload
+    def __set__(self: Field[range | None], job: object, value: _RangeInput | None) -> None: ...
+    @overload
+    def __set__(self: Field[re.Pattern[Any]], job: object, value: _PatternInput) -> None: ...
+    @overload
+    def __set__(
+        self: Field[re.Pattern[Any] | None], job: object, value: _PatternInput | None
+    ) -> None: ...
+    @overload
+    def __set__(self, job: object, value: T) -> None: ...
     def __set__(self, job: Any, value: Any) -> None:
         value = self.coerce(value)
         values = job._values
@@ -386,6 +488,51 @@ class Field:
         return f"<field {self.name}: {kind} = {self.default!r}>"
 
 
+@overload
+def field(
+    kind: None = None,
+    default: Any = None,
+    *,
+    copy_on_restart: bool = False,
+    user_editable: bool = False,
+    required: bool = False,
+    choices: Iterable[Any] | None = None,
+    description: str | None = None,
+) -> Field[Any]: ...
+# required=True without a default: listed before the overload it overlaps, so it wins
+@overload
+def field(  # pyright: ignore[reportOverlappingOverload]
+    kind: type[T],
+    default: None = None,
+    *,
+    copy_on_restart: bool = False,
+    user_editable: bool = False,
+    required: Literal[True],
+    choices: Iterable[Any] | None = None,
+    description: str | None = None,
+) -> Field[T]: ...
+@overload
+def field(
+    kind: type[T],
+    default: None = None,
+    *,
+    copy_on_restart: bool = False,
+    user_editable: bool = False,
+    required: bool = False,
+    choices: Iterable[Any] | None = None,
+    description: str | None = None,
+) -> Field[T | None]: ...
+@overload
+def field(
+    kind: type[T],
+    default: T | Callable[[], T] | Callable[[Never], T],
+    *,
+    copy_on_restart: bool = False,
+    user_editable: bool = False,
+    required: bool = False,
+    choices: Iterable[Any] | None = None,
+    description: str | None = None,
+) -> Field[T]: ...
 def field(
     kind: Any = None,
     default: Any = None,
@@ -400,6 +547,17 @@ def field(
 
     ``default`` may be a callable, evaluated per job after the other values are set
     (it may take the job as its one argument).
+
+    To a type checker the field is a ``Field[kind]``, so ``job.user_count`` is an
+    ``int``, and ``field(list)`` a ``Field[list[Any]]``. A field whose default is
+    ``None`` (no default, or ``default=None``) holds ``None`` until it is set, so it is
+    a ``Field[kind | None]``: ``run_at = field(datetime)`` makes ``job.run_at`` a
+    ``datetime | None``. A ``required=True`` field without a default is a
+    ``Field[kind]``: validation refuses to save a job without it, so every stored job
+    (and so every job a worker performs) has one; a new job reads ``None`` until it is
+    given. Without a kind (``field()``, any JSON value) the field is a ``Field[Any]``.
+    The types are for checkers only: at run time any field still takes ``None``, and
+    every value is coerced as before.
     """
     return Field(
         kind, default, copy_on_restart=copy_on_restart, user_editable=user_editable,

@@ -802,11 +802,11 @@ class Job(metaclass=JobMeta):
 
     # -- queries ------------------------------------------------------------------------
     @classmethod
-    def query(cls) -> Query:
+    def query(cls) -> Query[Self]:
         return Query(cls)
 
     @classmethod
-    def where(cls, filter: dict[str, Any] | None = None, /, **equals: Any) -> Query:
+    def where(cls, filter: dict[str, Any] | None = None, /, **equals: Any) -> Query[Self]:
         return Query(cls).where(filter, **equals)
 
     @classmethod
@@ -819,11 +819,11 @@ class Job(metaclass=JobMeta):
 
     @classmethod
     def first(cls) -> Self | None:
-        return Query(cls).first()  # type: ignore[return-value]
+        return Query(cls).first()
 
     @classmethod
     def last(cls) -> Self | None:
-        return Query(cls).last()  # type: ignore[return-value]
+        return Query(cls).last()
 
     @classmethod
     def count(cls) -> int:
@@ -831,7 +831,7 @@ class Job(metaclass=JobMeta):
 
     @classmethod
     def all(cls) -> list[Self]:
-        return Query(cls).all()  # type: ignore[return-value]
+        return Query(cls).all()
 
     @classmethod
     def delete_all(cls) -> int:
@@ -842,35 +842,35 @@ class Job(metaclass=JobMeta):
         return Query(cls).destroy_all()
 
     @classmethod
-    def queued(cls) -> Query:
+    def queued(cls) -> Query[Self]:
         return Query(cls).queued()
 
     @classmethod
-    def running(cls) -> Query:
+    def running(cls) -> Query[Self]:
         return Query(cls).running()
 
     @classmethod
-    def completed(cls) -> Query:
+    def completed(cls) -> Query[Self]:
         return Query(cls).completed()
 
     @classmethod
-    def failed(cls) -> Query:
+    def failed(cls) -> Query[Self]:
         return Query(cls).failed()
 
     @classmethod
-    def aborted(cls) -> Query:
+    def aborted(cls) -> Query[Self]:
         return Query(cls).aborted()
 
     @classmethod
-    def paused(cls) -> Query:
+    def paused(cls) -> Query[Self]:
         return Query(cls).paused()
 
     @classmethod
-    def scheduled(cls) -> Query:
+    def scheduled(cls) -> Query[Self]:
         return Query(cls).scheduled()
 
     @classmethod
-    def queued_now(cls) -> Query:
+    def queued_now(cls) -> Query[Self]:
         return Query(cls).queued_now()
 
     @classmethod

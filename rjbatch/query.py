@@ -1,9 +1,14 @@
-"""Chainable job queries: ``ReportJob.where(report_date=d).order_by("-priority").first()``."""
+"""Chainable job queries: ``ReportJob.where(report_date=d).order_by("-priority").first()``.
+
+A query is a ``Query[J]`` for the class it was made on: ``ReportJob.where(...)`` is a
+``Query[ReportJob]``, whose ``first()``, ``last()``, ``all()`` and iteration give
+``ReportJob``s to a type checker.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 from rjbatch import clock
 from rjbatch.fields import Field
@@ -11,15 +16,22 @@ from rjbatch.fields import Field
 if TYPE_CHECKING:
     from rjbatch.job import Job
 
+J = TypeVar("J", bound="Job")
+
 _LOOKUPS = {"lt", "lte", "gt", "gte", "ne", "in", "nin", "exists", "regex"}
 
 
-class Query:
-    """An immutable description of a set of jobs of one class (and its subclasses)."""
+class Query(Generic[J]):
+    """An immutable description of a set of jobs of one class (and its subclasses).
+
+    Typed by that class: the jobs it reads are ``J``s (each is loaded as the class it
+    was stored as, ``J`` or a subclass; only a stored subclass whose module cannot be
+    imported here loads as a placeholder of its nearest rjbatch ancestor instead).
+    """
 
     def __init__(
         self,
-        model: type[Job],
+        model: type[J],
         filter: dict[str, Any] | None = None,
         order: tuple[tuple[str, int], ...] = (),
         limit: int | None = None,
@@ -31,8 +43,8 @@ class Query:
         self._limit = limit
         self._skip = skip
 
-    def _copy(self, **changes: Any) -> Query:
-        values = {
+    def _copy(self, **changes: Any) -> Query[J]:
+        values: dict[str, Any] = {
             "filter": self.filter, "order": self.order, "limit": self._limit, "skip": self._skip,
         }
         values.update(changes)
@@ -47,7 +59,7 @@ class Query:
         return {"$and": [base, self.filter]}
 
     # -- building -----------------------------------------------------------------------
-    def where(self, filter: dict[str, Any] | None = None, /, **equals: Any) -> Query:
+    def where(self, filter: dict[str, Any] | None = None, /, **equals: Any) -> Query[J]:
         """Equality on fields (``state="queued"``), Django-style lookups
         (``priority__lte=25``), or a raw store filter dict."""
         conditions: dict[str, Any] = {}
@@ -80,58 +92,58 @@ class Query:
             return [described.to_storage(described.coerce(v)) for v in value]
         return described.to_storage(described.coerce(value))
 
-    def order_by(self, *names: str) -> Query:
+    def order_by(self, *names: str) -> Query[J]:
         order = tuple(
             (self.model._stored_name(n.lstrip("-+")), -1 if n.startswith("-") else 1) for n in names
         )
         return self._copy(order=order)
 
-    def limit(self, count: int) -> Query:
+    def limit(self, count: int) -> Query[J]:
         return self._copy(limit=count)
 
-    def skip(self, count: int) -> Query:
+    def skip(self, count: int) -> Query[J]:
         return self._copy(skip=count)
 
     # -- scopes -------------------------------------------------------------------------
-    def queued(self) -> Query:
+    def queued(self) -> Query[J]:
         return self.where(state="queued")
 
-    def running(self) -> Query:
+    def running(self) -> Query[J]:
         return self.where(state="running")
 
-    def completed(self) -> Query:
+    def completed(self) -> Query[J]:
         return self.where(state="completed")
 
-    def failed(self) -> Query:
+    def failed(self) -> Query[J]:
         return self.where(state="failed")
 
-    def aborted(self) -> Query:
+    def aborted(self) -> Query[J]:
         return self.where(state="aborted")
 
-    def paused(self) -> Query:
+    def paused(self) -> Query[J]:
         return self.where(state="paused")
 
-    def scheduled(self) -> Query:
+    def scheduled(self) -> Query[J]:
         """Queued with ``run_at`` in the future."""
         return self.where(state="queued", run_at__gt=clock.now())
 
-    def queued_now(self) -> Query:
+    def queued_now(self) -> Query[J]:
         """Queued and due: no ``run_at``, or one that has passed."""
         return self.where(
             {"state": "queued", "$or": [{"run_at": None}, {"run_at": {"$lte": clock.now()}}]}
         )
 
     # -- reading ------------------------------------------------------------------------
-    def __iter__(self) -> Iterator[Job]:
+    def __iter__(self) -> Iterator[J]:
         store = self.model._store()
         if self._limit is None and not self._skip:
             docs = store.iter_jobs(self._store_filter(), self.order)
         else:
             docs = iter(store.find_jobs(self._store_filter(), self.order, self._limit, self._skip))
         for doc in docs:
-            yield self.model._from_doc(doc)
+            yield cast(J, self.model._from_doc(doc))
 
-    def all(self) -> list[Job]:
+    def all(self) -> list[J]:
         return list(self)
 
     def count(self) -> int:
@@ -146,13 +158,13 @@ class Query:
             order = tuple((name, -direction) for name, direction in self.order)
         return self.model._store().find_jobs(self._store_filter(), order, limit, self._skip)
 
-    def first(self) -> Job | None:
+    def first(self) -> J | None:
         docs = self._store_filter_first()
-        return self.model._from_doc(docs[0]) if docs else None
+        return cast(J, self.model._from_doc(docs[0])) if docs else None
 
-    def last(self) -> Job | None:
+    def last(self) -> J | None:
         docs = self._store_filter_first(descending=True)
-        return self.model._from_doc(docs[0]) if docs else None
+        return cast(J, self.model._from_doc(docs[0])) if docs else None
 
     def counts_by_state(self) -> dict[str, int]:
         counts = self.model._store().count_jobs_by("state", self._store_filter())
