@@ -590,6 +590,7 @@ class Job(metaclass=JobMeta):
         elif event == "complete":
             self.completed_at = now
             self.worker_name = None
+            self.exception = None  # an earlier attempt's failure (Retry) is history, not the state
             if "percent_complete" in self._fields:  # batch jobs count it from their slices
                 self.percent_complete = 100
         elif event == "fail":
@@ -911,13 +912,13 @@ class Job(metaclass=JobMeta):
     # -- display ------------------------------------------------------------------------
     @property
     def seconds(self) -> float:
-        """Run time so far, or total run time once completed."""
-        now = clock.now()
-        if self.is_completed and self.completed_at:
-            return (self.completed_at - (self.started_at or self.created_at)).total_seconds()
+        """Run time so far while it runs; once it stopped (completed, failed, aborted,
+        paused), the time it ran; 0 before it started (queued, scheduled)."""
         if self.is_running and self.started_at:
-            return (now - self.started_at).total_seconds()
-        return (now - self.created_at).total_seconds() if self.created_at else 0.0
+            return (clock.now() - self.started_at).total_seconds()
+        if self.completed_at and (self.started_at or self.is_completed):
+            return max(0.0, (self.completed_at - (self.started_at or self.created_at)).total_seconds())
+        return 0.0
 
     @property
     def duration(self) -> timedelta:
