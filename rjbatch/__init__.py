@@ -1,6 +1,7 @@
 """rjbatch: durable jobs and batch processing of large files, in the spirit of Rocket Job."""
 
 import logging
+from typing import TYPE_CHECKING
 
 from rjbatch.callbacks import (
     after_abort,
@@ -57,6 +58,9 @@ __version__ = "0.1.0"
 # a library logs; the application decides where to (no "No handlers" tracebacks on stderr)
 logging.getLogger("rjbatch").addHandler(logging.NullHandler())
 
+
+if TYPE_CHECKING:  # loaded lazily at run time (below); a type checker sees the real classes
+    from rjbatch.batch import BatchJob, Result, Results
 
 _BATCH_NAMES = ("BatchJob", "Result", "Results")
 

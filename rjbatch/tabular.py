@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from rjbatch.callbacks import before_save
 from rjbatch.errors import ValidationError
 from rjbatch.fields import field
+from rjbatch.plugins.base import BatchJobMixin
 
 if TYPE_CHECKING:
     from rjbatch.batch.categories import InputCategory, OutputCategory
@@ -26,7 +27,7 @@ _INPUT_OPTIONS = ("allowed_columns", "required_columns", "skip_unknown", "header
                   "duplicate_columns", "format_options")
 
 
-class TabularInput:
+class TabularInput(BatchJobMixin):
     """Mixin for batch jobs: ``class ImportJob(TabularInput, BatchJob)``."""
 
     tabular_input_format: ClassVar[str | None] = None  # None: from the file name, else csv
@@ -51,7 +52,7 @@ class TabularInput:
             main.format = "fixed"  # a layout names the format
 
 
-class TabularOutput:
+class TabularOutput(BatchJobMixin):
     """Mixin for batch jobs: the dicts ``perform`` returns become rows of a file.
 
     ``tabular_output_format`` is the format of a download whose file name names none.

@@ -14,11 +14,14 @@ from typing import TYPE_CHECKING, Any, assert_type
 
 from bson import ObjectId
 
-from rjbatch import Job, field
+from rjbatch import BatchJob as LazyBatchJob  # the lazy top-level name
+from rjbatch import Job, Result, field
 from rjbatch.batch import BatchJob
 from rjbatch.exception import JobException
 from rjbatch.fields import Field
+from rjbatch.plugins import Cron, Retry
 from rjbatch.query import Query
+from rjbatch.tabular import TabularInput, TabularOutput
 
 
 class ReportJob(Job):
@@ -170,3 +173,25 @@ if TYPE_CHECKING:
     other: OtherJob | None = ReportJob.where(user_count=1).first()  # error: assignment
     surely: ReportJob = ReportJob.where(user_count=1).first()  # error: assignment
     ReportJob.where(user_count=1).first().reload()  # error: union-attr
+
+
+# plugin and tabular mixins: their own code, and a user class mixing them in, type-check
+
+
+class NightlyJob(Cron, Retry, Job):
+    cron_schedule = "0 1 * * * UTC"
+    runs = field(int, default=0)
+
+    def perform(self) -> None:
+        self.runs += 1
+        when: dt.datetime | None = self.run_at  # noqa: F841
+
+
+class RowsJob(TabularInput, TabularOutput, LazyBatchJob):
+    def perform(self, row: dict[str, Any]) -> dict[str, Any] | Result:
+        return row
+
+
+if TYPE_CHECKING:
+    assert_type(NightlyJob().runs, int)
+    assert_type(RowsJob.where(state="queued").first(), RowsJob | None)

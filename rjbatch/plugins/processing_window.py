@@ -13,9 +13,10 @@ from datetime import timedelta
 from rjbatch import clock
 from rjbatch.callbacks import after_start, before_create, before_retry, before_validation
 from rjbatch.fields import field
+from rjbatch.plugins.base import JobMixin
 
 
-class ProcessingWindow:
+class ProcessingWindow(JobMixin):
     """Mixin: ``processing_schedule = "30 8 * * *"``, ``processing_duration = timedelta(hours=12)``."""
 
     processing_schedule = field(str, user_editable=True, copy_on_restart=True, required=True)

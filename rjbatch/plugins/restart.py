@@ -14,6 +14,7 @@ from typing import Any
 
 from rjbatch.callbacks import after_abort, after_complete, after_fail
 from rjbatch.errors import ValidationError
+from rjbatch.plugins.base import JobMixin
 
 log = logging.getLogger("rjbatch.plugins")
 
@@ -21,7 +22,7 @@ SAVE_TRIES = 10
 SAVE_PAUSE_SECONDS = 0.5
 
 
-class Restart:
+class Restart(JobMixin):
     """Mixin: ``class NightlyJob(Restart, Job)``."""
 
     @after_complete

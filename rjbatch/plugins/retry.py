@@ -14,6 +14,7 @@ from datetime import timedelta
 from rjbatch import clock
 from rjbatch.callbacks import after_fail
 from rjbatch.fields import field
+from rjbatch.plugins.base import JobMixin
 
 
 def retry_delay(failures: int, rng: random.Random | None = None) -> timedelta:
@@ -22,7 +23,7 @@ def retry_delay(failures: int, rng: random.Random | None = None) -> timedelta:
     return timedelta(seconds=failures**4 + 15 + jitter * (failures + 1))
 
 
-class Retry:
+class Retry(JobMixin):
     """Mixin: ``class FlakyJob(Retry, Job): retry_limit = 5``. ``retry_limit = 0`` disables it."""
 
     retry_limit = field(int, 25, user_editable=True, copy_on_restart=True, required=True)

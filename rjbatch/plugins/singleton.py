@@ -13,11 +13,12 @@ from __future__ import annotations
 from typing import Any
 
 from rjbatch.callbacks import before_validation
+from rjbatch.plugins.base import JobMixin
 
 ACTIVE = ("queued", "running", "paused")
 
 
-class Singleton:
+class Singleton(JobMixin):
     """Mixin: ``class DailyImport(Singleton, Job)``; ``create`` raises while another is active."""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:

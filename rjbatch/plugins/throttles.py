@@ -8,10 +8,11 @@ from typing import ClassVar
 from rjbatch import clock
 from rjbatch.callbacks import before_batch
 from rjbatch.fields import field
+from rjbatch.plugins.base import JobMixin
 from rjbatch.throttles import throttle
 
 
-class ThrottleDependentJobs:
+class ThrottleDependentJobs(JobMixin):
     """Wait while any job of the classes named in ``dependent_jobs`` is running."""
 
     dependent_jobs: ClassVar[list[str]] = []
@@ -25,7 +26,7 @@ class ThrottleDependentJobs:
         )
 
 
-class LowerPriority:
+class LowerPriority(JobMixin):
     """Big batches make way: +1 priority number per ``lower_priority_count`` records."""
 
     lower_priority_count: ClassVar[int] = 100_000
@@ -37,7 +38,7 @@ class LowerPriority:
         self.priority = min(self.priority + self.record_count // self.lower_priority_count, 100)
 
 
-class ThrottleWindows:
+class ThrottleWindows(JobMixin):
     """Batch jobs: slices run only inside windows that open on cron schedules.
 
     A window is ``[start, start + duration)``. With a primary and a secondary window, a

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from rjbatch.callbacks import around_perform, around_slice
+from rjbatch.plugins.base import JobMixin
 
 
 @contextlib.contextmanager
@@ -37,7 +38,7 @@ def transaction(connection: Any) -> Iterator[Any]:
     connection.commit()
 
 
-class Transaction:
+class Transaction(JobMixin):
     """Mixin: define ``transaction_connection()``; ``self.transaction`` is the open one."""
 
     def transaction_connection(self) -> Any:
