@@ -412,8 +412,9 @@ def cmd_dirmon(args: argparse.Namespace) -> int:
         if not entries:
             print("no dirmon entries")
         for entry in entries:
+            reason = f"\t{entry.exception.message}" if entry.state == "failed" and entry.exception else ""
             print(f"{entry.name}\t{entry.state}\t{entry.pattern}\t{entry.job_class_name}\t"
-                  f"archive={entry.archive_directory}\t{json.dumps(entry.properties)}")
+                  f"archive={entry.archive_directory}\t{json.dumps(entry.properties)}{reason}")
         return 0
     if args.action == "add":
         if not (args.name and args.pattern and args.job):
@@ -425,6 +426,7 @@ def cmd_dirmon(args: argparse.Namespace) -> int:
         entry.save()
         if args.enable:
             entry.enable()
+            _start_scanner()
         print(f"dirmon entry {entry.name} ({entry.id}) is {entry.state}")
         return 0
     if not args.name:
@@ -436,7 +438,18 @@ def cmd_dirmon(args: argparse.Namespace) -> int:
     else:
         getattr(entry, args.action)()
         print(f"dirmon entry {entry.name} is {entry.state}")
+        if args.action == "enable":
+            _start_scanner()
     return 0
+
+
+def _start_scanner() -> None:
+    from rjbatch.jobs.dirmon import ensure_scanner
+
+    scanner = ensure_scanner()
+    if scanner is not None:
+        print(f"started the directory monitor job {scanner.id} (it scans every {scanner.check_seconds:g} s; "
+              "workers run it)", file=sys.stderr)
 
 
 @command("web")

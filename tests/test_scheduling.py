@@ -451,3 +451,40 @@ def test_upload_file_job_merges_category_settings_and_names_the_file(tmp_path):
     assert job.output_category("rejects").nils is True
     assert job.output_category("main") is not None  # merged, not replaced
     assert job.record_count == 3 and upload.id
+
+
+def test_a_file_whose_job_class_the_worker_does_not_know_stays_and_the_entry_fails_saying_why(inbox):
+    entry = DirmonEntry(name="orders", pattern=f"{inbox}/*.txt", job_class_name="ElsewhereJob",
+                        state="enabled")
+    DirmonEntry._store().save_dirmon_entry(entry.to_doc())  # saved by a process that knew the class
+    (inbox / "a.txt").write_text("one\n")
+    scanner = DirmonJob()
+    scanner.perform()
+    assert scanner.perform() == 0  # seen twice at one size: it would be taken now
+    assert (inbox / "a.txt").exists() and not (inbox / "archive").exists()  # left in place
+    failed = DirmonEntry.find("orders")
+    assert failed.state == "failed" and "ElsewhereJob is not known" in failed.exception.message
+    assert UploadFileJob.count() == 0
+
+
+def test_a_job_made_by_dirmon_says_which_file_it_came_from(inbox):
+    DirmonEntry.create(name="imports", pattern=f"{inbox}/*.txt", job_class_name="ImportJob", state="enabled")
+    (inbox / "march.txt").write_text("one\n")
+    scanner = DirmonJob()
+    scanner.perform()
+    scanner.perform()
+    [upload] = UploadFileJob.all()
+    work_all()
+    assert ImportJob.find(upload.job_id).description == "imports: march.txt"
+
+
+def test_enabling_an_entry_from_the_cli_starts_the_scanner_once(inbox, tmp_path, database):
+    from tests.test_cli import rjbatch
+
+    DirmonEntry.create(name="imports", pattern=f"{inbox}/*.txt", job_class_name="ImportJob")
+    enabled = rjbatch("dirmon", "enable", "imports", "--database", database, "--jobs", __file__, cwd=tmp_path)
+    assert "started the directory monitor job" in enabled.stderr
+    assert DirmonJob.count() == 1
+    again = rjbatch("dirmon", "enable", "imports", "--database", database, "--jobs", __file__, cwd=tmp_path,
+                    check=False)
+    assert "started the directory monitor job" not in again.stderr and DirmonJob.count() == 1

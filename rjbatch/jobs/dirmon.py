@@ -138,8 +138,8 @@ class DirmonEntry:
                    archive_directory=doc.get("archive_directory"), exception=doc.get("exception"),
                    confined_to=doc.get("confined_to"))
 
-    def save(self) -> DirmonEntry:
-        if not self.is_valid():
+    def save(self, validate: bool = True) -> DirmonEntry:
+        if validate and not self.is_valid():
             raise ValidationError(self.errors, "DirmonEntry")
         self._store().save_dirmon_entry(self.to_doc())
         return self
@@ -200,7 +200,7 @@ class DirmonEntry:
 
             raise InvalidTransition(event, self.state, "DirmonEntry")
         self.state = to
-        self.save()
+        self.save(validate=event != "fail")  # an entry fails because it is no longer valid here
 
     def enable(self) -> None:
         self._event(("pending", "disabled"), "enabled", "enable")
@@ -252,8 +252,31 @@ class DirmonEntry:
         directories = Path(real).parent.parts
         return any(directories[i:i + len(parts)] == parts for i in range(len(directories)))
 
+    def target_class(self) -> type[Job]:
+        """The batch job class files become; ``DirmonEntryError`` saying why there is none."""
+        try:
+            cls = registry.by_name(self.job_class_name)
+        except registry.AmbiguousJobClass as exc:
+            raise DirmonEntryError(str(exc)) from None
+        if not (isinstance(cls, type) and issubclass(cls, Job)):
+            raise DirmonEntryError(f"job class {self.job_class_name} is not known to this worker "
+                                   "(load it with --jobs)")
+        if not hasattr(cls, "upload"):
+            raise DirmonEntryError(f"{cls.__name__} cannot upload files: it is not a batch job")
+        return cls
+
     def later(self, path: str) -> Job:
-        """Archive the file and start the job that uploads it."""
+        """Archive the file and start the job that uploads it.
+
+        The job class is checked first: a file that cannot become a job stays where it is
+        and the entry fails with the reason (Rocket Job archived the file, then lost it).
+        """
+        try:
+            self.target_class()
+        except DirmonEntryError as exc:
+            log.error("dirmon entry %s failed: %s (%s left in place)", self.name, exc, path)
+            self.fail(str(exc))
+            raise
         job_id = str(ObjectId())
         folder = self.archive_folder(path)
         os.makedirs(folder, exist_ok=True)
@@ -265,6 +288,10 @@ class DirmonEntry:
             description=f"{self.name}: {os.path.basename(path)}", upload_file_name=archived,
             original_file_name=path, job_id=job_id,
         )
+
+
+class DirmonEntryError(RjbatchError):
+    """A dirmon entry cannot turn files into jobs (its class is unknown, or not a batch job)."""
 
 
 class UploadFileJob(Job):
@@ -299,6 +326,7 @@ class UploadFileJob(Job):
         properties = dict(self.properties)
         # category settings are merged into the class's categories by name, not replacing them
         categories = {k: properties.pop(k) for k in ("input_categories", "output_categories") if k in properties}
+        properties.setdefault("description", self.description)  # "entry: file name"
         job = cls(**properties, **({"id": self.job_id} if self.job_id else {}))
         for kind, entries in categories.items():
             for entry in entries or []:
@@ -336,11 +364,25 @@ class DirmonJob(Singleton, Restart, Job):
             for entry in DirmonEntry.enabled():
                 for path in entry.each_file():
                     size = os.path.getsize(path)
-                    if previous.get(path) == size:
-                        entry.later(path)
-                        started += 1
-                    else:
+                    if previous.get(path) != size:
                         seen.append([path, size])
+                        continue
+                    try:
+                        entry.later(path)
+                    except DirmonEntryError:
+                        break  # the entry failed: its files stay for when it is fixed
+                    started += 1
         finally:
             self.previous_file_names = seen
         return started
+
+
+def ensure_scanner() -> DirmonJob | None:
+    """Start the DirmonJob that scans the entries unless one is queued, running or paused:
+    an enabled entry does nothing without it. The new job, or None when one was there."""
+    if DirmonJob.where(state__in=["queued", "running", "paused"]).count():
+        return None
+    try:
+        return DirmonJob.create()
+    except ValidationError:  # another process started it at the same moment (a Singleton)
+        return None
