@@ -242,7 +242,8 @@ def ago(value: Any) -> str:
             text = f"{n} {unit}{'s' if n != 1 else ''}"
             break
     else:
-        text = f"{int(seconds)} seconds"
+        n = int(seconds)
+        text = f"{n} second{'s' if n != 1 else ''}"
     return f"in {text}" if future else f"{text} ago"
 
 

@@ -183,6 +183,7 @@ def job_page(request: Request) -> Response:
         failed_at = [parse_datetime(at) if isinstance(at, str) else at for at in getattr(job, "failed_at_list", None) or []]
         retry = {"limit": getattr(job, "retry_limit", None), "failed_at": failed_at}
     return render(request, "job.html", job=job, state=display_state(job), data=data, custom=custom,
+                  can_edit_records=security.has_role(request.state.role, security.RECORD_ROLE),
                   exception=_exception(job.exception), batch=batch_info(job), retry=retry,
                   actions=allowed_actions(request, job), labels=ACTION_LABELS,
                   may_edit=job.state not in ("completed", "aborted")
