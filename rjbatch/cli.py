@@ -124,7 +124,8 @@ def cmd_jobs(args: argparse.Namespace) -> int:
             job.created_at.strftime("%Y-%m-%d %H:%M:%S") if job.created_at else "",
             rjbatch.job.seconds_as_duration(job.seconds), job.description or "",
         )
-    Console(width=200 if not sys.stdout.isatty() else None).print(table)
+    if jobs:
+        Console(width=200 if not sys.stdout.isatty() else None).print(table)
     counts = Job.counts_by_state()
     print(", ".join(f"{state}: {n}" for state, n in sorted(counts.items())) or "no jobs")
     return 0
