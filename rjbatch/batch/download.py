@@ -29,6 +29,7 @@ def write(output: SlicedOutput, target: Any = None, *, header_line: str | None =
           encoding: str = "utf-8", on_progress: Any = None) -> int:
     """Write a category's output; returns the number of records written (header excluded)."""
     from rjbatch.codecs import LineWriter, open_write
+    from rjbatch.codecs.formats import format_from_file_name
 
     settings = output.settings
     if target is None:
@@ -45,11 +46,7 @@ def write(output: SlicedOutput, target: Any = None, *, header_line: str | None =
                 out.write(piece["data"])
                 count += piece["record_count"]
         return count
-    fmt = None
-    if name and (output.is_tabular or _names_a_row_format(name)):
-        from rjbatch.codecs.tabular import format_from_file_name
-
-        fmt = format_from_file_name(name)
+    fmt = format_from_file_name(name) if name else None
     tabular = _tabular(output, fmt) if output.is_tabular else None
     if tabular is None and fmt in ("xlsx", "parquet"):
         raise DownloadError(f"category {output.category!r} of job {output.job_id} holds plain records, "
@@ -76,13 +73,6 @@ def write(output: SlicedOutput, target: Any = None, *, header_line: str | None =
             if on_progress:
                 on_progress(count)
     return count
-
-
-def _names_a_row_format(name: str) -> bool:
-    """Whether a plain category's target may be .jsonl, .xlsx or .parquet (a cheap look that
-    spares a plain text download the import of the tabular codecs)."""
-    lowered = os.path.basename(name).lower()
-    return any(ext in lowered for ext in (".json", ".ndjson", ".xls", ".parquet"))
 
 
 def _tabular(output: SlicedOutput, fmt: str | None) -> Any:
