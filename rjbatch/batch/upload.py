@@ -139,6 +139,8 @@ class SliceWriter:
         self._first_id: int | None = None
         self._next_id = 0
         self.lease = UploadLease(job, self)
+        #: what the upload adds to ``record_count`` when not one per record (an integer range)
+        self.counted: int | None = None
 
     def __enter__(self) -> SliceWriter:
         self._first_id = self._next_id = self.sliced.next_id()
@@ -202,7 +204,7 @@ class SliceWriter:
         self.lease.stop()
         job = self.job
         if self.category == "main":
-            job.record_count = (job.record_count or 0) + self.record_count
+            job.record_count = (job.record_count or 0) + (self.record_count if self.counted is None else self.counted)
         UploadLease.release(job)
         if job.is_persisted:
             job._save(validate=False)
@@ -499,9 +501,5 @@ def upload_integer_range(job: BatchJob, start: int, last: int, *, category: str 
         pairs = [[low, min(low + size - 1, last)] for low in range(start, last + 1, size)]
     with SliceWriter(job, category, slice_size=1) as writer:
         writer.write_many(pairs)
-    count = last - start + 1
-    if category == "main":  # the writer counted pairs; a range counts its integers
-        job.record_count = (job.record_count or 0) - len(pairs) + count
-        if job.is_persisted:
-            job.update_attribute("record_count", job.record_count)
-    return count
+        writer.counted = last - start + 1  # a range counts its integers, not its pairs
+    return writer.counted
