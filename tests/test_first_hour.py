@@ -64,19 +64,14 @@ def test_the_readme_batch_example_runs_end_to_end_with_workers_in_another_proces
 def test_a_tabular_output_job_keeps_its_rows_without_collect_output(tmp_path):
     from rjbatch.batch import BatchJob
     from rjbatch.tabular import TabularInput, TabularOutput
-    from rjbatch.testing import work_all
+    from tests.test_batch_data_path import processed
 
     class Rows(TabularInput, TabularOutput, BatchJob):  # no collect_output: TabularOutput implies main
         def perform(self, row):
             return row
 
-    source = tmp_path / "in.csv"
-    source.write_text("a,b\n1,2\n")
-    job = Rows()
-    job.upload(source)
-    job.save()
-    work_all()
-    assert list(job.reload().output()) == [{"a": "1", "b": "2"}]
+    job = processed(Rows(), tmp_path / "in.csv", "a,b\n1,2\n")
+    assert list(job.output()) == [{"a": "1", "b": "2"}]
 
 
 def test_the_package_is_typed_and_logs_nowhere_until_told():
