@@ -48,10 +48,10 @@ from rjbatch.errors import (
     UnknownFieldError,
     ValidationError,
 )
-from rjbatch.exception import JobException
 from rjbatch.fields import field
 from rjbatch.job import Job
-from rjbatch.throttles import throttle
+from rjbatch.job.exception import JobException
+from rjbatch.job.throttling import throttle
 
 __version__ = "0.1.0"
 

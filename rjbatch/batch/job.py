@@ -15,7 +15,6 @@ from datetime import datetime
 from typing import Any, ClassVar
 
 from rjbatch import clock
-from rjbatch import state as states
 from rjbatch.batch.categories import (
     REJECTED_PREFIX,
     InputCategory,
@@ -28,9 +27,9 @@ from rjbatch.batch.result import Result, Results
 from rjbatch.batch.sliced import SlicedInput, SlicedOutput, delete_job_slices
 from rjbatch.batch.slices import SliceEncodingError
 from rjbatch.errors import InvalidTransition, JobNotFound, RjbatchError, ValidationError
-from rjbatch.exception import JobException
 from rjbatch.fields import computed, field
-from rjbatch.job import Job
+from rjbatch.job import Job, states
+from rjbatch.job.exception import JobException
 
 BEFORE, PROCESSING, AFTER = "before", "processing", "after"
 #: A worker commits its finished slices at least this often (and before it stops).

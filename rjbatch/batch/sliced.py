@@ -26,7 +26,7 @@ from typing import Any
 from rjbatch.batch import slices as slice_codec
 from rjbatch.batch.categories import InputCategory, OutputCategory, Parser
 from rjbatch.errors import RjbatchError
-from rjbatch.exception import JobException
+from rjbatch.job.exception import JobException
 from rjbatch.store.protocol import Doc, Store
 
 #: Slices per store read: small at first (a first page of big slices reads little),

@@ -97,7 +97,7 @@ def fail_stalled_uploads() -> list[str]:
     """
     from rjbatch import clock
     from rjbatch.batch.job import BatchJob
-    from rjbatch.exception import JobException
+    from rjbatch.job.exception import JobException
 
     failed = []
     stalled = BatchJob.where(record_count=None, upload_expires_at__lt=clock.now(),

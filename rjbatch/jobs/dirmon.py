@@ -23,9 +23,9 @@ from bson import ObjectId
 from rjbatch import clock, registry
 from rjbatch.callbacks import before_create
 from rjbatch.errors import JobNotFound, RjbatchError, ValidationError
-from rjbatch.exception import JobException
 from rjbatch.fields import field
 from rjbatch.job import Job
+from rjbatch.job.exception import JobException
 from rjbatch.plugins import Restart, Singleton
 
 log = logging.getLogger("rjbatch.dirmon")

@@ -3,8 +3,8 @@
 Each registers callbacks like user code does; the worker loop knows none of them.
 """
 
-from rjbatch.plugins.cron import Cron
 from rjbatch.plugins.processing_window import ProcessingWindow
+from rjbatch.plugins.recurring import Cron
 from rjbatch.plugins.restart import Restart
 from rjbatch.plugins.retry import Retry
 from rjbatch.plugins.singleton import Singleton

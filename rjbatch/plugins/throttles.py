@@ -8,8 +8,8 @@ from typing import ClassVar
 from rjbatch import clock
 from rjbatch.callbacks import before_batch
 from rjbatch.fields import field
+from rjbatch.job.throttling import throttle
 from rjbatch.plugins.base import JobMixin
-from rjbatch.throttles import throttle
 
 
 class ThrottleDependentJobs(JobMixin):

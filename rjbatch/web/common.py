@@ -29,8 +29,8 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from rjbatch import clock
 from rjbatch.errors import JobNotFound
-from rjbatch.exception import JobException
 from rjbatch.job import Job, seconds_as_duration
+from rjbatch.job.exception import JobException
 from rjbatch.web import security
 
 audit = logging.getLogger("rjbatch.web.audit")

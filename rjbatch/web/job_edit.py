@@ -16,7 +16,7 @@ from starlette.responses import JSONResponse, Response
 
 from rjbatch.batch import BatchJob
 from rjbatch.batch.categories import MODES, InputCategory, OutputCategory, from_dict
-from rjbatch.codecs.tabular.tabular import FORMATS
+from rjbatch.codecs.tabular.table import FORMATS
 from rjbatch.errors import Errors, JobNotFound, RjbatchError, ValidationError
 from rjbatch.fields import Field
 from rjbatch.job import Job

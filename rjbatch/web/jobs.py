@@ -14,9 +14,9 @@ from starlette.responses import Response
 from rjbatch import clock
 from rjbatch.batch import BatchJob
 from rjbatch.errors import InvalidTransition, RjbatchError, ValidationError
-from rjbatch.exception import JobException
 from rjbatch.fields import parse_datetime
 from rjbatch.job import Job
+from rjbatch.job.exception import JobException
 from rjbatch.web import security
 from rjbatch.web.common import (
     STATES,

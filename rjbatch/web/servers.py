@@ -19,8 +19,8 @@ from starlette.responses import Response
 from rjbatch import servers
 from rjbatch.config import get_store
 from rjbatch.job import Job
+from rjbatch.job.states import worker_belongs_to
 from rjbatch.servers import Server, all_servers
-from rjbatch.state import worker_belongs_to
 from rjbatch.web import security
 from rjbatch.web.common import (
     audit_action,

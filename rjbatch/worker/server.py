@@ -24,7 +24,7 @@ from rjbatch import clock, config, log, servers
 from rjbatch.batch.upload import fail_stalled_uploads
 from rjbatch.errors import RjbatchError
 from rjbatch.job import Job
-from rjbatch.worker.process import WorkerSpec, worker_main
+from rjbatch.worker.loop import WorkerSpec, worker_main
 
 logger = logging.getLogger("rjbatch.server")
 

@@ -28,7 +28,7 @@ from .header import (
     resolve_duplicates,
 )
 from .jsonl import read_json
-from .tabular import BINARY_FORMATS, FORMATS, HEADER_FORMATS, Tabular
+from .table import BINARY_FORMATS, FORMATS, HEADER_FORMATS, Tabular
 
 if TYPE_CHECKING:
     from .parquet import read_parquet, write_parquet

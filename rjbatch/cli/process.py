@@ -18,7 +18,7 @@ from typing import Any
 from rjbatch import config, servers
 from rjbatch.batch.job import BatchJob
 from rjbatch.batch.sliced import requeue_slices_of
-from rjbatch.worker.process import WorkerSpec, worker_main
+from rjbatch.worker.loop import WorkerSpec, worker_main
 
 logger = logging.getLogger("rjbatch.process")
 

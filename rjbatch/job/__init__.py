@@ -17,7 +17,6 @@ from typing import Any, ClassVar, NoReturn, Self
 from bson import ObjectId
 
 from rjbatch import clock, registry
-from rjbatch import state as states
 from rjbatch.callbacks import Callbacks
 from rjbatch.errors import (
     Errors,
@@ -28,8 +27,9 @@ from rjbatch.errors import (
     UnknownFieldError,
     ValidationError,
 )
-from rjbatch.exception import JobException
 from rjbatch.fields import Field, computed, field, plain
+from rjbatch.job import states
+from rjbatch.job.exception import JobException
 from rjbatch.query import Query
 
 INLINE_WORKER = "inline:0:0"
@@ -756,7 +756,7 @@ class Job(metaclass=JobMeta):
 
     def throttled(self) -> tuple[str, dict[str, Any]] | None:
         """Whether this job must wait: ``(reason, filter excluding it)`` or None."""
-        from rjbatch.throttles import first_throttle
+        from rjbatch.job.throttling import first_throttle
 
         return first_throttle(self)
 

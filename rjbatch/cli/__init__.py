@@ -172,7 +172,7 @@ def cmd_work(args: argparse.Namespace) -> int:
 
     from rjbatch.batch.upload import fail_stalled_uploads
     from rjbatch.servers import HeldServer
-    from rjbatch.testing import work_next
+    from rjbatch.worker.inline import work_next
 
     fail_stalled_uploads()  # a job whose uploader died would wait for it for ever
     done = failed = 0
@@ -352,7 +352,7 @@ def _replacement(text: str, old: Any, as_json: bool) -> Any:
 
 @command("process")
 def cmd_process(args: argparse.Namespace) -> int:
-    from rjbatch.batch.process import ProcessOptions, process_file
+    from rjbatch.cli.process import ProcessOptions, process_file
 
     cls = batch_class(args.job)
     values = job_values(args, cls)
@@ -571,7 +571,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--priority", type=int)
 
     p = sub.add_parser("jobs", parents=[common], help="list jobs")
-    p.add_argument("--state", choices=rjbatch.state.STATES)
+    p.add_argument("--state", choices=rjbatch.job.states.STATES)
     p.add_argument("--class", dest="job_class", metavar="CLASS")
     p.add_argument("--limit", type=int, default=100)
     p.add_argument("--json", action="store_true", help="one JSON document per line")
