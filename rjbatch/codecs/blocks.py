@@ -3,7 +3,17 @@
 from __future__ import annotations
 
 import io
-from typing import Any
+from typing import Any, Protocol
+
+
+class Readable(Protocol):
+    """What a decoding layer reads from: a file, a remote object or another layer.
+
+    ``read(n)`` returns at most n bytes, ``b""`` at the end; nothing else is needed, so the
+    layers can be stacked on each other (they are ``io.RawIOBase``, not ``BinaryIO``).
+    """
+
+    def read(self, size: int = -1, /) -> bytes: ...
 
 
 class BlockReader(io.RawIOBase):

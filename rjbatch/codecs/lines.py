@@ -15,9 +15,10 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from itertools import compress, count, repeat
 from operator import contains
-from typing import Any, BinaryIO
+from typing import Any, Protocol, runtime_checkable
 
 from . import remote
+from .blocks import Readable
 from .errors import (
     CodecError,
     DecodingError,
@@ -157,6 +158,20 @@ class _QuoteSplitter:
         return out, last, n, True
 
 
+@runtime_checkable
+class _MemberStream(Readable, Protocol):
+    """A stream of several zip members (``StreamReader``): which member the bytes came from."""
+
+    @property
+    def members(self) -> list[str] | None: ...
+
+    @property
+    def member(self) -> str | None: ...
+
+    @property
+    def member_number(self) -> int | None: ...
+
+
 class LineReader:
     """Reads lines (records) from a binary stream of already decoded/decompressed bytes.
 
@@ -180,7 +195,7 @@ class LineReader:
 
     def __init__(
         self,
-        stream: BinaryIO,
+        stream: Readable,
         *,
         file_name: str | os.PathLike[str] | None = None,
         delimiter: str | bytes | None = None,
@@ -278,27 +293,29 @@ class LineReader:
         eof = False
         # with a small buffer_size a whole over-long line can fit in one read: check those too
         check_complete = self._limit < self._read_size
-        # zip members: a change of stream.member_number ends the member read so far
-        members = getattr(stream, "members", None)
-        track = members is not None and len(members) > 1
-        member = 0  # the member the text in hand came from
+        # zip members: a change of zipped.member_number ends the member read so far
+        zipped = stream if isinstance(stream, _MemberStream) else None
+        if zipped is not None and len(zipped.members or ()) < 2:
+            zipped = None
+        member: int | None = 0  # the member the text in hand came from
         pending = b""  # the first bytes of the next member, read before the previous one ended
-        drop_header = track and self.skip_repeated_header
+        # where a repeated header is dropped: the members' stream (None: nowhere)
+        headers = zipped if self.skip_repeated_header else None
         first_line: str | None = None  # the first member's first line
         member_start = False  # the next record handed out is a member's first line
         while not eof:
             if pending:  # a new member: a new file for the decoder
                 data, pending = pending, b""
                 self._decoder.restart()
-                member_start = drop_header
+                member_start = headers is not None
             else:
                 data = read(self._read_size)
                 self.bytes_read += len(data)
             final = not data
-            if track and data and stream.member_number != member:
+            if zipped is not None and data and zipped.member_number != member:
                 if member:  # end the previous member first, as if at the end of the file
                     pending, data, final = data, b"", True
-                member = stream.member_number
+                member = zipped.member_number
             if data:
                 text = self._decode(data, False, carry, delim)
             else:
@@ -322,8 +339,8 @@ class LineReader:
                     if check_complete and max(map(len, lines)) > self._limit:
                         self._long_record(lines, False)
                     self.line_number += len(lines)
-                    if drop_header:
-                        first_line, member_start = self._drop_header(lines, first_line, member_start, stream)
+                    if headers is not None:
+                        first_line, member_start = self._drop_header(lines, first_line, member_start, headers)
                     if lines:
                         yield lines, False
                 continue
@@ -341,12 +358,12 @@ class LineReader:
             lines = text.split(delim)
             last = lines.pop()
             joined = False
-            if splitter is not None and quote in text:
+            if splitter is not None and splitter.quote in text:
                 lines, last, physical, joined = splitter.split(text, lines, last)
             else:
                 physical = len(lines)
             if final and last:
-                if splitter is not None and quote in last and not splitter.complete(last):
+                if splitter is not None and splitter.quote in last and not splitter.complete(last):
                     raise MalformedData(
                         f"unbalanced quote: a quoted field ({quote}) opened in the record "
                         f"starting on line {self.line_number + physical + 1} never closes",
@@ -364,14 +381,14 @@ class LineReader:
             if lines:
                 if check_complete and max(map(len, lines)) > self._limit:
                     self._long_record(lines, joined)
-                if drop_header:
-                    first_line, member_start = self._drop_header(lines, first_line, member_start, stream)
+                if headers is not None:
+                    first_line, member_start = self._drop_header(lines, first_line, member_start, headers)
                 self.line_number += physical
                 if lines:
                     yield lines, joined
 
     def _drop_header(
-        self, lines: list[str], first_line: str | None, member_start: bool, stream: Any
+        self, lines: list[str], first_line: str | None, member_start: bool, stream: _MemberStream
     ) -> tuple[str | None, bool]:
         """Remember the first member's first line; drop a later member's first line equal to it.
 
@@ -383,7 +400,7 @@ class LineReader:
             return lines[0], False
         if member_start:
             if lines[0] != first_line:
-                members = getattr(stream, "members", None) or []
+                members = stream.members or []
                 raise MalformedData(
                     f"{stream.member} starts with {lines[0][:80]!r}, not the header of {members[0]} "
                     f"({first_line[:80]!r}): upload its files separately (zip_entry=...)",

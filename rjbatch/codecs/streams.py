@@ -39,10 +39,10 @@ import zlib
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
-from typing import Any, BinaryIO
+from typing import IO, Any, BinaryIO
 
 from . import remote, symmetric
-from .blocks import BlockReader
+from .blocks import BlockReader, Readable
 from .errors import CodecError, CorruptInput, UnknownStream, UnsupportedStream, ZipEntryNotFound
 
 Source = str | os.PathLike[str] | BinaryIO
@@ -225,7 +225,7 @@ class DecompressReader(BlockReader):
     or input that stops inside a member, raises ``CorruptInput``.
     """
 
-    def __init__(self, raw: BinaryIO, kind: str, file_name: str | None = None) -> None:
+    def __init__(self, raw: Readable, kind: str, file_name: str | None = None) -> None:
         super().__init__()
         self._raw = raw
         self._kind = kind
@@ -248,7 +248,7 @@ class DecompressReader(BlockReader):
         self._raw_pos += len(data)
         return data
 
-    def _corrupt(self, message: str) -> CorruptInput:
+    def _corrupt(self, message: str) -> CodecError:
         return CorruptInput(f"{self._label}: {message}", file_name=self._name, offset=self._raw_pos)
 
     def _next(self) -> bytes:
@@ -306,7 +306,7 @@ class _EncGzipReader(DecompressReader):
 class _CountingReader(io.RawIOBase):
     """Counts raw bytes read (progress bars) and passes seeks through for zip."""
 
-    def __init__(self, raw: BinaryIO) -> None:
+    def __init__(self, raw: IO[bytes]) -> None:
         super().__init__()
         self._raw = raw
         self.bytes_read = 0
@@ -435,7 +435,7 @@ class ZipMembersReader(BlockReader):
 
 
 def _open_zip_entries(
-    raw: BinaryIO, entry: str | None, file_name: str | None, stack: ExitStack
+    raw: io.RawIOBase, entry: str | None, file_name: str | None, stack: ExitStack
 ) -> ZipMembersReader:
     """Every file entry (directories skipped), or those ``entry`` names or matches, as one stream."""
     seekable = False
@@ -445,13 +445,14 @@ def _open_zip_entries(
             raw.fileno()
     except (AttributeError, OSError, ValueError):
         seekable = False
+    archive: io.RawIOBase | IO[bytes] = raw
     if not seekable:  # zip needs random access: spool like Ruby does
         spool = stack.enter_context(tempfile.TemporaryFile(prefix="rjbatch-zip-"))
         shutil.copyfileobj(raw, spool, _SPOOL_CHUNK)
         spool.seek(0)
-        raw = spool  # type: ignore[assignment]
+        archive = spool
     try:
-        zf = stack.enter_context(zipfile.ZipFile(raw))  # type: ignore[arg-type]
+        zf = stack.enter_context(zipfile.ZipFile(archive))
         infos = zf.infolist()
     except (zipfile.BadZipFile, EOFError, OSError, ValueError) as exc:
         raise CorruptInput(f"not a valid zip file: {exc}", file_name=file_name) from None
@@ -475,20 +476,20 @@ def _open_zip_entries(
 
 def _open_read_layer(
     kind: str,
-    raw: BinaryIO,
+    raw: io.RawIOBase,
     file_name: str | None,
     zip_entry: str | None,
     stack: ExitStack,
-) -> BinaryIO:
+) -> io.RawIOBase:
     if kind in _STEP_FACTORIES:
-        return DecompressReader(raw, kind, file_name)  # type: ignore[return-value]
+        return DecompressReader(raw, kind, file_name)
     if kind == "zip":
-        return _open_zip_entries(raw, zip_entry, file_name, stack)  # type: ignore[return-value]
+        return _open_zip_entries(raw, zip_entry, file_name, stack)
     if kind == "enc":
         reader = symmetric.DecryptReader(raw, file_name=file_name)
         if reader.compressed:
-            return _EncGzipReader(reader, "gz", file_name)  # type: ignore[return-value]
-        return reader  # type: ignore[return-value]
+            return _EncGzipReader(reader, "gz", file_name)
+        return reader
     raise UnsupportedStream(
         f"{_SPECS[kind].description} streams are not supported; decrypt the file first "
         "or pass streams=[...] without it",
@@ -500,7 +501,7 @@ class StreamReader(io.RawIOBase):
     """What ``open_read`` yields: the decoded bytes, plus where they came from and progress."""
 
     def __init__(
-        self, inner: BinaryIO, counter: _CountingReader, file_name: str | None, streams: list[str]
+        self, inner: io.RawIOBase, counter: _CountingReader, file_name: str | None, streams: list[str]
     ) -> None:
         super().__init__()
         self._inner = inner
@@ -557,7 +558,7 @@ def _describe_source(source: Source, file_name: str | os.PathLike[str] | None) -
         return (os.fspath(file_name) if file_name else None), source
     if isinstance(source, bytes):
         raise TypeError("pass a path, a URI or a binary file object, not bytes")
-    path = os.fspath(source)  # type: ignore[arg-type]
+    path = os.fspath(source)
     if remote.is_uri(path):
         local = remote.local_path(path)
         name = os.fspath(file_name) if file_name else remote.display_name(path)
@@ -583,6 +584,7 @@ def open_read(
     chain = resolve_streams(streams, name)
     with ExitStack() as stack:
         raw_size = None
+        raw: IO[bytes]
         if isinstance(target, str):
             raw = stack.enter_context(open(target, "rb"))
             raw_size = os.fstat(raw.fileno()).st_size
@@ -591,7 +593,7 @@ def open_read(
         else:
             raw = target
         counter = _CountingReader(raw)
-        f: BinaryIO = counter  # type: ignore[assignment]
+        f: io.RawIOBase = counter
         for kind in reversed(chain):
             f = _open_read_layer(kind, f, name, zip_entry, stack)
         reader = StreamReader(f, counter, name, chain)
@@ -725,7 +727,7 @@ def open_write(
     name, dest = _describe_source(target, file_name)
     chain = resolve_streams(streams, name)
     tmp_path = None
-    final_path = None
+    final_path = ""  # set with tmp_path: the local file the temporary one replaces
     with ExitStack() as stack:
         if isinstance(dest, str):
             final_path = os.path.abspath(dest)
@@ -734,7 +736,7 @@ def open_write(
             fd, tmp_path = tempfile.mkstemp(
                 dir=parent, prefix=f".{os.path.basename(final_path)}.", suffix=".tmp"
             )
-            raw: BinaryIO = os.fdopen(fd, "wb")
+            raw: IO[bytes] = os.fdopen(fd, "wb")
         elif isinstance(dest, tuple):
             raw = stack.enter_context(remote.open_uri(dest[1], "wb", transport_params))
         else:
@@ -756,14 +758,14 @@ def open_write(
             if tmp_path is not None:
                 os.fsync(raw.fileno())
                 raw.close()
-                os.chmod(tmp_path, _new_file_mode(final_path))  # type: ignore[arg-type]
-                os.replace(tmp_path, final_path)  # type: ignore[arg-type]
+                os.chmod(tmp_path, _new_file_mode(final_path))
+                os.replace(tmp_path, final_path)
                 tmp_path = None
         except BaseException:
             # A failed write must not push trailers into a file we are about to delete.
             for layer in layers:
                 if hasattr(layer, "_raw"):
-                    layer._raw = _Sink()  # type: ignore[attr-defined]
+                    layer._raw = _Sink()
             if top is not None and top is not raw:
                 _close_quietly(top)
             for layer in reversed(layers):

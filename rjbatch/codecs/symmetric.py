@@ -20,7 +20,7 @@ import re
 import struct
 import threading
 import zlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives import padding
 from cryptography.hazmat.primitives.ciphers import Cipher as _CryptoCipher
 from cryptography.hazmat.primitives.ciphers import algorithms, modes
 
-from .blocks import BlockReader
+from .blocks import BlockReader, Readable
 from .errors import DecryptionError, EncryptionConfigError
 
 log = logging.getLogger("rjbatch.codecs")
@@ -351,7 +351,7 @@ class DecryptReader(BlockReader):
 
     def __init__(
         self,
-        raw: BinaryIO,
+        raw: Readable,
         *,
         ciphers: list[Cipher] | None = None,
         file_name: str | None = None,
@@ -559,7 +559,7 @@ def _render_erb(text: str, path: str) -> str:
 
 def _yaml_loader() -> Any:
     try:
-        import yaml
+        import yaml  # type: ignore[import-untyped]  # types-PyYAML is not in the test extras
     except ImportError:  # pragma: no cover - depends on the environment
         raise EncryptionConfigError(
             "reading a Symmetric Encryption config needs PyYAML (pip install pyyaml)"
@@ -743,19 +743,22 @@ def _read_key_file(file_name: str, where: str) -> bytes:
         return f.read()
 
 
-def _rsa_decryptor(pem: Any, where: str) -> Any:
+def _rsa_decryptor(pem: Any, where: str) -> Callable[[bytes, str], bytes]:
     """Symmetric Encryption v3 configs wrap keys with an RSA key (PKCS#1 v1.5)."""
     from cryptography.hazmat.primitives.asymmetric import padding as apadding
+    from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
     from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
     try:
         key = load_pem_private_key(_as_bytes(pem, "private_rsa_key"), password=None)
     except (ValueError, TypeError):
-        raise EncryptionConfigError(f"{where}: private_rsa_key is not a usable PEM RSA key") from None
+        key = None
+    if not isinstance(key, RSAPrivateKey):  # unreadable, or another kind of key (EC, ...)
+        raise EncryptionConfigError(f"{where}: private_rsa_key is not a usable PEM RSA key")
 
     def decrypt(data: bytes, what: str) -> bytes:
         try:
-            return key.decrypt(data, apadding.PKCS1v15())  # type: ignore[union-attr, call-arg]
+            return key.decrypt(data, apadding.PKCS1v15())
         except ValueError:
             raise EncryptionConfigError(
                 f"{where}: {what} cannot be decrypted with private_rsa_key"
