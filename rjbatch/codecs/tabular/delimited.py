@@ -47,7 +47,7 @@ from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from itertools import compress, repeat
 from operator import contains, getitem, ne, not_, or_
-from typing import TYPE_CHECKING, Any, overload
+from typing import TYPE_CHECKING, Any, cast, overload
 
 from .errors import MalformedLine, excerpt
 
@@ -197,8 +197,10 @@ def csv_dicts(
     if len(quoted_dicts) != len(quoted_lines):  # an unclosed quote ran into the next line
         return mapper.to_dicts(_csv_rows_quoted(lines, first, first))
     # A quoted empty field is "" (not None): look closer at the rows holding a None.
+    # (A line holding a quote is never blank, so none of its dicts is None.)
+    dicts_of_quoted = cast("list[dict[str, Any]]", quoted_dicts)
     with_none = compress(
-        range(len(quoted_dicts)), map(not_, map(all, map(dict.values, quoted_dicts)))
+        range(len(quoted_dicts)), map(not_, map(all, map(dict.values, dicts_of_quoted)))
     )
     for position in _maybe_quoted_empty(quoted_lines, with_none):
         quoted_dicts[position] = mapper.to_dict(_tokenize(quoted_lines[position]))
@@ -228,7 +230,7 @@ def _split_rows(lines: Sequence[str]) -> list[Any]:
     return rows
 
 
-def _plain_dicts(lines: list[str], mapper: RowMapper) -> list[dict[str, Any] | None]:
+def _plain_dicts(lines: Sequence[str], mapper: RowMapper) -> list[dict[str, Any] | None]:
     """Dicts of lines without quotes or line breaks (empty fields are None)."""
     commas = mapper.width - 1
     # A blank line or a short row (often the last one) would stop the builder: look first.
@@ -314,8 +316,8 @@ def _csv_rows_quoted(
         if is_blank(line):
             continue
         if '"' not in line and "\r" not in line and "\n" not in line:
-            row = line.split(",")
-            rows[index] = [value or None for value in row] if "" in row else row
+            values = line.split(",")
+            rows[index] = [value or None for value in values] if "" in values else values
         elif _CSV_RECORD.fullmatch(line):
             pending.append(index)
         else:
@@ -324,6 +326,7 @@ def _csv_rows_quoted(
         return rows
     # Every pending line is a valid record on its own, so the reader cannot run one record
     # into the next and yields exactly one row per line.
+    parsed: Sequence[Sequence[str | None]]
     try:
         parsed = list(csv.reader([lines[index] for index in pending], strict=True))
     except csv.Error:  # e.g. a field beyond csv.field_size_limit(): the regex has no limit

@@ -7,12 +7,17 @@ is read into the same keys here.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from itertools import compress, repeat
 from operator import getitem, itemgetter, not_
 from typing import Any
 
 from .errors import InvalidHeader
+
+#: A generated row builder (``_compile_builders``): rows of exactly the columns' width to
+#: dicts. Its list never holds None but is typed as ``RowMapper.to_dicts`` returns it: the
+#: builders are that method's fast path, and their lists are handed out as its result.
+Builder = Callable[[Iterable[Any]], list[dict[str, Any] | None]]
 
 #: A column rejected by ``allowed_columns`` is renamed to this prefix + its original name, so
 #: that it keeps its position but never becomes a key.
@@ -191,6 +196,8 @@ class RowMapper:
             resolve_duplicates(self.columns, "error")  # raises, naming the columns
         #: True when every column is a key, so a row zips straight into a dict.
         self.direct = len(wanted) == self.width
+        #: the values of the key columns, in ``keys`` order (None: the row as it is)
+        self._pick: Callable[[list[Any]], Sequence[Any]] | None
         if len(wanted) == self.width:
             self._pick = None  # every column is a key: zip the row directly
         elif not wanted:  # every column blank or rejected
@@ -257,7 +264,7 @@ class RowMapper:
             ]
         return [to_dict(row) if row else None for row in rows]
 
-    def dicts_of_plain_lines(self, lines: Iterable[str]) -> list[dict[str, Any]] | None:
+    def dicts_of_plain_lines(self, lines: Iterable[str]) -> list[dict[str, Any] | None] | None:
         """Dicts of CSV lines without quotes or line breaks, split on ``,`` (``""`` is None).
 
         Each line is split, unpacked and dropped at once: no list of rows stays alive for
@@ -270,7 +277,7 @@ class RowMapper:
             return None
         return build(lines)
 
-    def dicts_of_lazy_rows(self, rows: Iterable[list[str]]) -> list[dict[str, Any]] | None:
+    def dicts_of_lazy_rows(self, rows: Iterable[list[str]]) -> list[dict[str, Any] | None] | None:
         """``to_dicts(rows, True)`` of rows of exactly ``width`` values, consumed as they come.
 
         None when no builder could be made; raises ValueError for a row of another width.
@@ -278,7 +285,7 @@ class RowMapper:
         build = self._build_lazy
         return None if build is None else build(rows)
 
-    def to_values(self, record: dict[str, Any]) -> list[Any]:
+    def to_values(self, record: Mapping[str, Any]) -> list[Any]:
         """The record's values in column order; missing keys and skipped columns give None."""
         if self.direct:
             return list(map(record.get, self.columns))
@@ -312,7 +319,9 @@ class RowMapper:
 _MAX_GENERATED_COLUMNS = 2000
 
 
-def _compile_builders(columns: list[str]) -> tuple[Any, Any, Any]:
+def _compile_builders(
+    columns: list[str],
+) -> tuple[Builder | None, Builder | None, Builder | None]:
     """Three functions turning rows of exactly ``len(columns)`` values into dicts.
 
     ``build`` is ``[{"a": _0, "b": _1} for _0, _1, in rows]``: the keys are constants (repr

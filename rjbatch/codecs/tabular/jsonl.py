@@ -17,7 +17,7 @@ import io
 import json
 import os
 from collections.abc import Iterable, Iterator
-from typing import IO, Any
+from typing import IO, Any, cast
 
 from .delimited import json_default
 from .errors import MalformedLine, excerpt
@@ -62,16 +62,17 @@ def _chunks(source: JsonSource) -> Iterator[str]:
         with open(source, encoding="utf-8-sig") as handle:
             yield from iter(lambda: handle.read(_CHUNK), "")
         return
-    read = getattr(source, "read", None)
-    if read is None:
+    if not hasattr(source, "read"):
         for line in source:  # lines from the line reader, without their delimiter
             yield line
             yield "\n"
         return
     if isinstance(source, io.TextIOBase):
+        read = source.read
         yield from iter(lambda: read(_CHUNK), "")
         return
-    text = io.TextIOWrapper(source, encoding="utf-8-sig")  # type: ignore[arg-type]
+    # Any other file object is read as bytes (a text one is an io.TextIOBase, done above).
+    text = io.TextIOWrapper(cast(IO[bytes], source), encoding="utf-8-sig")
     try:
         yield from iter(lambda: text.read(_CHUNK), "")
     finally:

@@ -139,6 +139,7 @@ class Tabular:
         Raises ``InvalidHeader`` for unknown (unless ``skip_unknown``), duplicated (unless
         ``duplicate_columns="rename"``) or missing columns.
         """
+        row: list[Any] | None  # a spreadsheet's header row may hold any cell values
         if isinstance(line_or_row, str):
             if self.format == "csv":
                 row = csv_row(line_or_row, line_number)
@@ -177,6 +178,7 @@ class Tabular:
         if not isinstance(line, str):
             return self.parse_row(line)
         fmt = self.format
+        row: list[str | None] | list[str] | None
         if fmt == "csv":
             row = csv_row(line, line_number)
         elif fmt == "psv":

@@ -36,7 +36,7 @@ PathOrFile = str | os.PathLike | IO[bytes]
 
 def _openpyxl() -> Any:
     try:
-        import openpyxl
+        import openpyxl  # type: ignore[import-untyped]  # no types-openpyxl in the test extras
     except ImportError:  # pragma: no cover - depends on the installation
         raise TabularError(
             "Reading or writing .xlsx needs openpyxl: pip install 'rjbatch[excel]'"
@@ -134,7 +134,8 @@ def is_date_only_format(number_format: str | None) -> bool:
     """
     if not number_format:
         return False
-    from openpyxl.styles.numbers import is_date_format
+    # no types-openpyxl in the test extras:
+    from openpyxl.styles.numbers import is_date_format  # type: ignore[import-untyped]
 
     if not is_date_format(number_format):
         return False
@@ -194,7 +195,8 @@ def write_xlsx(
     or a dict (JSON) are written as their csv text.
     """
     openpyxl = _openpyxl()
-    from openpyxl.utils.exceptions import IllegalCharacterError
+    # no types-openpyxl in the test extras:
+    from openpyxl.utils.exceptions import IllegalCharacterError  # type: ignore[import-untyped]
 
     workbook = openpyxl.Workbook(write_only=True)
     worksheet = workbook.create_sheet(title=sheet_name)
