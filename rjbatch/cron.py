@@ -281,6 +281,8 @@ class CronSchedule:
             return (_NORMAL, self._fixed_offset)
         before_offset = wall.replace(tzinfo=self.zone).utcoffset()
         after_offset = wall.replace(tzinfo=self.zone, fold=1).utcoffset()
+        # a zone's tzinfo (ZoneInfo or a fixed offset) gives every wall time an offset
+        assert before_offset is not None and after_offset is not None
         if before_offset == after_offset:
             return (_NORMAL, before_offset)
         # fold=0 reads the wall with the offset before the change, fold=1 with the one after
@@ -514,7 +516,8 @@ class _Parser:
         tokens = self.expression.split()
         if not tokens:
             raise self.fail("it is empty")
-        zone_name, zone = "UTC", UTC
+        zone_name = "UTC"
+        zone: tzinfo = UTC
         if tokens[0].startswith("@"):
             special = tokens[0].lower()
             if special not in _SPECIALS:

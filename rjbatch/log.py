@@ -73,9 +73,9 @@ def setup(level: int | str = logging.INFO, rich_console: bool | None = None,
     """Log to stderr with tags; a rich handler when stderr is a terminal; JSON lines with
     ``log_format="json"`` (or ``RJBATCH_LOG_FORMAT=json``, which worker processes inherit)."""
     root = logging.getLogger()
-    for handler in list(root.handlers):
-        if getattr(handler, "_rjbatch", False):
-            root.removeHandler(handler)
+    for installed in list(root.handlers):
+        if getattr(installed, "_rjbatch", False):
+            root.removeHandler(installed)
     log_format = log_format or os.environ.get("RJBATCH_LOG_FORMAT", "text")
     if log_format not in LOG_FORMATS:
         raise ValueError(f"log format must be one of {', '.join(LOG_FORMATS)}, not {log_format!r}")
@@ -93,6 +93,7 @@ def setup(level: int | str = logging.INFO, rich_console: bool | None = None,
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter(FORMAT))
     handler.addFilter(TagFilter())
+    # a marker on a stdlib handler, by which a later setup() finds and replaces it
     handler._rjbatch = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(level)
