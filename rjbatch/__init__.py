@@ -3,7 +3,18 @@
 import logging
 from typing import TYPE_CHECKING
 
-from rjbatch.callbacks import (
+from rjbatch.config import configure, get_store
+from rjbatch.errors import (
+    ConfigurationError,
+    InvalidTransition,
+    JobNotFound,
+    RjbatchError,
+    StoreError,
+    UnknownFieldError,
+    ValidationError,
+)
+from rjbatch.job import Job
+from rjbatch.job.callbacks import (
     after_abort,
     after_batch,
     after_complete,
@@ -38,19 +49,8 @@ from rjbatch.callbacks import (
     before_start,
     before_validation,
 )
-from rjbatch.config import configure, get_store
-from rjbatch.errors import (
-    ConfigurationError,
-    InvalidTransition,
-    JobNotFound,
-    RjbatchError,
-    StoreError,
-    UnknownFieldError,
-    ValidationError,
-)
-from rjbatch.fields import field
-from rjbatch.job import Job
 from rjbatch.job.exception import JobException
+from rjbatch.job.fields import field
 from rjbatch.job.throttling import throttle
 
 __version__ = "0.1.0"

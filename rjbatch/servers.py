@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from rjbatch import clock
-from rjbatch.fields import parse_datetime, to_utc
+from rjbatch.job.fields import parse_datetime, to_utc
 from rjbatch.store.protocol import Store
 
 log = logging.getLogger("rjbatch.server")

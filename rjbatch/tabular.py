@@ -15,9 +15,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from rjbatch.callbacks import before_save
 from rjbatch.errors import ValidationError
-from rjbatch.fields import field
+from rjbatch.job.callbacks import before_save
+from rjbatch.job.fields import field
 from rjbatch.plugins.base import BatchJobMixin
 
 if TYPE_CHECKING:

@@ -523,9 +523,9 @@ def test_throttle_running_workers_limits_slices_in_flight():
     store = job._store()
     store.claim_slices(job.id, "main", "other:1:1", clock.now(), 1)
     excluded = []
-    from rjbatch.batch.job import WorkContext
+    from rjbatch.job import WorkContext
 
-    assert job._work("w:1:2", WorkContext(exclude=excluded.append)) is True
+    assert job.work(WorkContext("w:1:2", exclude=excluded.append)) is True
     assert excluded == [job.id]
     assert job.input.queued_count() == 3  # nothing taken by the throttled worker
 
@@ -600,7 +600,7 @@ def test_a_batch_job_that_collects_output_is_kept_after_completion_for_its_downl
 
 
 def test_a_batch_job_yields_its_worker_to_higher_priority_work_after_re_check():
-    from rjbatch.batch.job import WorkContext
+    from rjbatch.job import WorkContext
     from rjbatch.worker.picking import WorkerFilter, next_available_job
 
     batch = EchoJob(priority=50)
@@ -614,7 +614,7 @@ def test_a_batch_job_yields_its_worker_to_higher_priority_work_after_re_check():
     urgent.upload([1])
     urgent.save()
     # with re_check_seconds 0 the worker leaves after one claim of slices...
-    assert job._work("w:1:1", WorkContext(re_check_seconds=0)) is False
+    assert job.work(WorkContext("w:1:1", re_check_seconds=0)) is False
     assert batch.input.count() > 0
     # ...and the claim, ordered by priority, hands it the urgent job first
     assert next_available_job("w:1:1", worker_filter, store).id == urgent.id
@@ -638,7 +638,7 @@ def test_statistics_keys_from_the_data_never_break_the_job():
 
 def test_a_worker_with_nothing_to_claim_on_a_batch_job_still_uploading_moves_on_to_other_work():
     from rjbatch import Job
-    from rjbatch.batch.job import WorkContext
+    from rjbatch.job import WorkContext
     from rjbatch.config import get_store
     from rjbatch.worker.picking import WorkerFilter, next_available_job
 
@@ -658,7 +658,7 @@ def test_a_worker_with_nothing_to_claim_on_a_batch_job_still_uploading_moves_on_
         worker_filter = WorkerFilter()
         claimed = next_available_job("w:1:1", worker_filter, get_store())
         assert claimed.id == job.id
-        claimed._work("w:1:1", WorkContext(skip_once=worker_filter.skip_once))
+        claimed.work(WorkContext("w:1:1", skip_once=worker_filter.skip_once))
         assert next_available_job("w:1:1", worker_filter, get_store()).id == other.id
         assert next_available_job("w:1:1", worker_filter, get_store()).id == job.id  # skipped once only
     assert Streaming.find(job.id).upload_owner is None and Streaming.find(job.id).record_count == 1

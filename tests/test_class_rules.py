@@ -22,7 +22,7 @@ def define(name: str, bases: tuple[type, ...], **namespace):
 def registry_snapshot():
     """Classes a test defines leave the registry with it: other tests look classes up by
     name (dirmon entries, --job), and a name two classes share is ambiguous."""
-    from rjbatch import registry
+    from rjbatch.job import registry
 
     before = set(registry._by_path.values())
     yield registry
@@ -179,7 +179,7 @@ def test_new_fields_and_a_users_own_fields_redeclared_in_a_subclass_are_fine():
 
 
 def test_a_refused_class_is_not_registered():
-    from rjbatch import registry
+    from rjbatch.job import registry
 
     with pytest.raises(TypeError):
         define("NeverRegisteredJob", (Job,), state=field(str))
@@ -283,7 +283,7 @@ def two_report_jobs(tmp_path, monkeypatch, registry_snapshot):
 
 
 def test_a_class_name_two_loaded_classes_share_is_ambiguous_naming_both(two_report_jobs):
-    from rjbatch import registry
+    from rjbatch.job import registry
 
     with pytest.raises(registry.AmbiguousJobClass) as raised:
         registry.by_name("ReportJob")
@@ -295,7 +295,7 @@ def test_a_class_name_two_loaded_classes_share_is_ambiguous_naming_both(two_repo
 
 
 def test_a_module_qualified_name_picks_one_of_them(two_report_jobs):
-    from rjbatch import registry
+    from rjbatch.job import registry
 
     alpha, beta = two_report_jobs
     assert registry.by_name("alpha_reports:ReportJob") is alpha
@@ -320,7 +320,7 @@ def test_stored_jobs_resolve_by_their_import_path_not_by_name(two_report_jobs):
 
 
 def test_a_stored_class_that_is_not_loaded_is_found_by_name_unless_the_name_is_ambiguous(two_report_jobs):
-    from rjbatch import registry
+    from rjbatch.job import registry
 
     alpha, beta = two_report_jobs
     # stored by a process that imported the file by path, under another module name
@@ -343,7 +343,7 @@ def test_the_command_line_refuses_an_ambiguous_class_name(two_report_jobs, capsy
 
 
 def test_the_class_filter_keeps_namesakes_of_another_module_apart(two_report_jobs):
-    from rjbatch import registry
+    from rjbatch.job import registry
 
     alpha, beta = two_report_jobs
 

@@ -81,7 +81,7 @@ def test_jobs_folder_in_the_current_directory_is_loaded_by_default(unconfigured,
     )
     assert config.job_sources() == ["jobs"]
     config.load_jobs()
-    from rjbatch import registry
+    from rjbatch.job import registry
 
     assert registry.by_name("CleanupFolderJob") is not None
 
@@ -132,7 +132,7 @@ def test_configured_job_modules_are_imported_when_a_stored_job_needs_its_class(t
     elsewhere.mkdir()
     db = f"sqlite:///{tmp_path / 'r.db'}"
     setup = f"import rjbatch\nrjbatch.configure(database={db!r}, jobs=[{str(jobs)!r}])\n"
-    subprocess.run([sys.executable, "-c", setup + "from rjbatch import config, registry\nconfig.load_jobs()\n"
+    subprocess.run([sys.executable, "-c", setup + "from rjbatch import config\nfrom rjbatch.job import registry\nconfig.load_jobs()\n"
                     "j = registry.by_name('FlightsJob')(); j.upload(['a']); j.save()"],
                    cwd=elsewhere, check=True, capture_output=True)
     # a fresh script: configure, then read the job: its class comes from the configured file

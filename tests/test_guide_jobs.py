@@ -81,7 +81,7 @@ class EveryTypeJob(Job):
     mapping = field(dict)
     items = field(list)
     blob = field(bytes)
-    oid = field(rjbatch.fields.ObjectId)
+    oid = field(rjbatch.job.fields.ObjectId)
     span = field(range)
     pattern = field(__import__("re").Pattern)
 
@@ -94,7 +94,7 @@ def test_fields_of_every_type_survive_a_round_trip_through_the_store():
     oid = ObjectId()
     values = dict(
         text="é", whole=7, real=1.5, flag=True, money=Decimal("12.34"), day=date(2026, 1, 2),
-        moment=datetime(2026, 1, 2, 3, 4, 5, 678000, tzinfo=rjbatch.fields.dt.UTC),
+        moment=datetime(2026, 1, 2, 3, 4, 5, 678000, tzinfo=rjbatch.job.fields.dt.UTC),
         mapping={"a": {"b": [1, 2]}}, items=[1, "two"], blob=b"\x00\xff", oid=oid,
         span=range(1, 10, 2), pattern=re.compile("^a.c$", re.I),
     )
@@ -109,7 +109,7 @@ def test_fields_coerce_strings_from_forms_and_command_lines():
                        moment="2026-03-04T05:06:07Z")
     assert (job.whole, job.real, job.flag) == (12, 2.5, True)
     assert job.money == Decimal("1.10") and job.day == date(2026, 3, 4)
-    assert job.moment == datetime(2026, 3, 4, 5, 6, 7, tzinfo=rjbatch.fields.dt.UTC)
+    assert job.moment == datetime(2026, 3, 4, 5, 6, 7, tzinfo=rjbatch.job.fields.dt.UTC)
 
 
 def test_naive_datetimes_are_taken_as_utc_with_millisecond_precision():

@@ -391,7 +391,7 @@ class WindowedBatch(ThrottleWindows, BatchJob):
 ])
 def test_throttle_window_edges(frozen_clock, moment, inside):
     frozen_clock.set(moment)
-    assert (WindowedBatch()._slices_throttled() is None) is inside
+    assert (WindowedBatch().slices_held() is None) is inside
 
 
 def test_primary_and_secondary_windows(frozen_clock):
@@ -406,14 +406,14 @@ def test_primary_and_secondary_windows(frozen_clock):
         (datetime(2026, 1, 19, 15, 0, tzinfo=UTC), False),    # Monday 10:00
     ]:
         frozen_clock.set(moment)
-        assert (job._slices_throttled() is None) is inside, moment
+        assert (job.slices_held() is None) is inside, moment
 
 
 def test_only_a_secondary_window_still_throttles(frozen_clock):
     frozen_clock.set(datetime(2026, 1, 14, 12, 0, tzinfo=UTC))
     job = WindowedBatch(primary_schedule=None, secondary_schedule="0 17 * * * UTC",
                         secondary_duration=timedelta(hours=1))
-    assert job._slices_throttled() is not None
+    assert job.slices_held() is not None
 
 
 def test_slices_wait_outside_the_window_and_run_inside_it(frozen_clock):

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from rjbatch import Job, field
-from rjbatch.fields import Field
-from rjbatch.query import Query
+from rjbatch.job.fields import Field
+from rjbatch.job.query import Query
 
 ROOT = Path(__file__).resolve().parent.parent
 SNIPPET = Path("tests") / "typing_snippet.py"

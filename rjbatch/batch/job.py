@@ -27,11 +27,20 @@ from rjbatch.batch.result import Result, Results
 from rjbatch.batch.sliced import SlicedInput, SlicedOutput, delete_job_slices
 from rjbatch.batch.slices import SliceEncodingError
 from rjbatch.errors import InvalidTransition, JobNotFound, RjbatchError, ValidationError
-from rjbatch.fields import computed, field
-from rjbatch.job import Job, states
+from rjbatch.job import Job
+from rjbatch.job.context import INLINE_WORKER, WorkContext
 from rjbatch.job.exception import JobException
+from rjbatch.job.fields import computed, field
+from rjbatch.job.states import (
+    BATCH_TRANSITIONS,
+    JOB_TRANSITIONS,
+    Event,
+    JobState,
+    SubState,
+    Transition,
+)
 
-BEFORE, PROCESSING, AFTER = "before", "processing", "after"
+BEFORE, PROCESSING, AFTER = SubState.BEFORE, SubState.PROCESSING, SubState.AFTER
 #: A worker commits its finished slices at least this often (and before it stops).
 COMMIT_SECONDS = 0.25
 
@@ -43,31 +52,16 @@ class UnknownCategory(RjbatchError, KeyError):
         return str(self.args[0])
 
 
-class WorkContext:
-    """What a worker lends a batch job: stop requests, its claim filter, its re-check time."""
-
-    def __init__(self, should_stop: Callable[[], bool] | None = None, exclude: Callable[[str], None] | None = None,
-                 re_check_seconds: float = 60.0, wait_for_upload: bool = True,
-                 defer_deletes: bool = False, skip_once: Callable[[str], None] | None = None) -> None:
-        self.should_stop = should_stop or (lambda: False)
-        self.exclude = exclude or (lambda job_id: None)
-        self.re_check_seconds = re_check_seconds
-        self.wait_for_upload = wait_for_upload  # False when nothing else can upload meanwhile
-        # a completed job's record may be removed by the worker's next claim
-        self.defer_deletes = defer_deletes
-        # leave this job out of the worker's next claim only (an upload still streaming in)
-        self.skip_once = skip_once
-
-
 class BatchJob(Job):
     """A job whose ``perform(record)`` runs once per uploaded record."""
 
     slice_size: ClassVar[int] = 100
     collect_nil_output: ClassVar[bool] = False
     slices_per_claim: ClassVar[int | None] = None  # None: about 1,000 records per claim
+    transitions: ClassVar[tuple[Transition, ...]] = BATCH_TRANSITIONS + JOB_TRANSITIONS
 
     record_count = field(int)
-    sub_state = field(str, choices=(BEFORE, PROCESSING, AFTER))
+    sub_state = field(str, choices=tuple(sub_state.value for sub_state in SubState))
     input_categories = field(list, ["main"])
     output_categories = field(list, [])
     throttle_running_workers = field(int, user_editable=True, copy_on_restart=True)
@@ -85,6 +79,14 @@ class BatchJob(Job):
         self._normalize_categories()
         if self.destroy_on_complete is None:
             self.destroy_on_complete = not self.output_categories
+
+    def _reset_internals(self) -> None:
+        super()._reset_internals()
+        # while a slice runs: increments not yet stored (record index, name, amount), the
+        # index in the slice of the record being performed, the slice's first record number
+        self._pending_stats: list[tuple[int | None, str, int | float]] = []
+        self._record_index: int | None = None
+        self._slice_first: int | None = None
 
     # -- categories ---------------------------------------------------------------------
     def _normalize_categories(self) -> None:
@@ -232,6 +234,17 @@ class BatchJob(Job):
 
         return upload.upload_integer_range(self, start, last, category=category, reverse=True)
 
+    def fail_upload(self, message: str) -> bool:
+        """Fail the job because its upload stopped: its ``record_count`` becomes what was
+        uploaded. False when the upload finished, or the job was paused or aborted, meanwhile."""
+        owner = self.upload_owner
+        self.record_count = self.upload_records or 0
+        try:
+            return self._fire(Event.FAIL, JobException.from_message(message, owner), owner, validate=False,
+                              where={"record_count": None, "upload_owner": owner})
+        except InvalidTransition:
+            return False
+
     # -- downloading --------------------------------------------------------------------
     def output(self, category: str = "main") -> Iterator[Any]:
         """Every result of a category, in upload order, as ``perform`` returned it."""
@@ -253,7 +266,7 @@ class BatchJob(Job):
             if doc is None:
                 raise JobNotFound(f"{type(self).__name__} {self.id} no longer exists: nothing to download")
             state, sub_state = doc.get("state"), doc.get("sub_state")
-        if not allow_partial and (state == states.QUEUED or (state == states.RUNNING and sub_state != AFTER)):
+        if not allow_partial and (state == JobState.QUEUED or (state == JobState.RUNNING and sub_state != AFTER)):
             raise DownloadError(f"cannot download {type(self).__name__} {self.id} yet: it is {state}"
                                 f"{' (' + sub_state + ')' if sub_state else ''}, its output is not complete")
         return output.download(target, **options)
@@ -261,9 +274,9 @@ class BatchJob(Job):
     # -- statistics ---------------------------------------------------------------------
     def statistics_inc(self, key: str | dict[str, int | float], increment: int | float = 1) -> None:
         """Count something per record; kept on the job, summed across workers."""
-        pending = self.__dict__.setdefault("_pending_stats", [])
+        pending = self._pending_stats
         items = key.items() if isinstance(key, dict) else [(key, increment)]
-        index = self.__dict__.get("_record_index")
+        index = self._record_index
         for name, amount in items:
             if name and amount:
                 pending.append((index, name, amount))
@@ -271,8 +284,7 @@ class BatchJob(Job):
     @property
     def current_record_number(self) -> int | None:
         """The number, in the whole upload, of the record being performed (from 1)."""
-        index = self.__dict__.get("_record_index")
-        first = self.__dict__.get("_slice_first")
+        index, first = self._record_index, self._slice_first
         return None if index is None or first is None else first + index
 
     def _add_statistics(self, pending: dict[str, int | float]) -> None:
@@ -290,62 +302,61 @@ class BatchJob(Job):
                 node[leaf] = node.get(leaf, 0) + amount
         self._values["statistics"] = stats
 
+    # -- hooks for plugins --------------------------------------------------------------
+    def slices_held(self) -> str | None:
+        """Why this job's slices must wait now (None: they may run); asked with each claim
+        of its slices (``ThrottleWindows`` holds them outside its windows)."""
+        return None
+
     # -- state machine ------------------------------------------------------------------
     @property
     def is_pausable(self) -> bool:
-        return self.state in (states.QUEUED, states.PAUSED) or (
+        return self.state in (JobState.QUEUED, JobState.PAUSED) or (
             self.is_running and self.sub_state == PROCESSING
         )
 
     def _resumes_running(self) -> bool:
         return self.started_at is not None and self.sub_state == PROCESSING
 
-    def _target(self, event: str, *args: Any) -> str | None:
-        if event == "retry" and self.is_failed:
-            return states.RUNNING if self.sub_state in (PROCESSING, AFTER) else states.QUEUED
-        if event == "requeue" and self.is_running:
-            name = args[0] if args else None
-            if self.sub_state == PROCESSING:
-                return states.RUNNING  # other workers may still hold slices: it stays running
-            if name is not None and not states.worker_belongs_to(self.worker_name, name):
-                return None
-            return states.RUNNING if self.sub_state == AFTER else states.QUEUED
-        return super()._target(event, *args)
+    def _shares_work(self) -> bool:
+        return self.sub_state == PROCESSING
 
-    def _before_event(self, event: str, *args: Any) -> None:
-        super()._before_event(event, *args)
-        if event == "start" and not self.sub_state:
+    def _on_start(self, worker_name: str | None = None) -> None:
+        super()._on_start(worker_name)
+        if not self.sub_state:
             self.sub_state = BEFORE
-        elif event == "complete":
-            self.sub_state = None
-        elif event == "retry":
-            if self.sub_state in (PROCESSING, AFTER):
-                self.sub_state = PROCESSING
-            else:
-                self.sub_state = None
-                self.started_at = None
 
-    def _after_transition(self, event: str, *args: Any) -> None:
-        if event == "requeue":
-            name = args[0] if args else None
-            if self.sub_state == PROCESSING:
-                self.worker_name = None
-                if name:
-                    self.input.requeue(name)
-                return
-            if self.sub_state == AFTER:
-                self.sub_state = PROCESSING  # the next worker runs after_batch again
-                self.worker_name = None
-                return
-            self.sub_state = None
-        super()._after_transition(event, *args)
+    def _on_complete(self) -> None:
+        super()._on_complete()
+        self.sub_state = None
 
-    def _after_event(self, event: str, *args: Any) -> None:
-        if event == "retry" and not self.is_new_record:
+    def _on_retry(self) -> None:
+        super()._on_retry()
+        if self.sub_state in (PROCESSING, AFTER):
+            self.sub_state = PROCESSING
+        else:
+            self.sub_state = None
+            self.started_at = None
+
+    def _on_requeue(self, worker_name: str | None = None) -> None:
+        if self.sub_state == PROCESSING:  # it stays running: only the worker's slices go back
+            self.worker_name = None
+            if worker_name:
+                self.input.requeue(worker_name)
+        elif self.sub_state == AFTER:  # the next worker runs after_batch again
+            self.sub_state = PROCESSING
+            self.worker_name = None
+        else:
+            self.sub_state = None
+            super()._on_requeue(worker_name)
+
+    def _retried(self) -> None:
+        if not self.is_new_record:
             self.input.retry_failed()
-        elif event == "abort" and not self.is_new_record:
+
+    def _aborted(self) -> None:
+        if not self.is_new_record:
             delete_job_slices(self._store(), self.id)  # aborting throws every slice away
-        super()._after_event(event, *args)
 
     def _delete_owned(self) -> None:
         delete_job_slices(self._store(), self.id)
@@ -358,21 +369,26 @@ class BatchJob(Job):
         job is failed and the first record's exception is raised again.
         """
         self._validate_or_raise()
-        worker_name = "inline:0:0"
-        if self.may("start"):
-            self._fire("start", worker_name, persist=self.is_persisted)
+        if self.may(Event.START):
+            self._fire(Event.START, INLINE_WORKER, persist=self.is_persisted)
         errors: list[BaseException] = []
-        self._work(worker_name, WorkContext(), errors=errors)
+        self._work(WorkContext(), errors=errors)
         if errors and self.is_failed:
             raise errors[0]
         return None
 
-    def _work(self, worker_name: str, context: WorkContext | None = None,
-              errors: list[BaseException] | None = None) -> bool:
+    def work(self, context: WorkContext) -> bool:
         """A worker's time on this job; True when it should look for other work at once."""
-        context = context or WorkContext()
+        self._context = context
+        try:
+            return self._work(context)
+        finally:
+            self._context = None
+
+    def _work(self, context: WorkContext, errors: list[BaseException] | None = None) -> bool:
         if not self.is_running:
             raise InvalidTransition("work on", self.state, type(self).__name__)
+        worker_name = context.worker_name
         if self.sub_state in (None, BEFORE):
             if not self._run_before_batch(worker_name):
                 return True
@@ -448,8 +464,7 @@ class BatchJob(Job):
 
     def _apply_worker_throttle(self, sliced: SlicedInput, claimed: list[dict],
                                context: WorkContext) -> list[dict]:
-        slices_throttled = getattr(self, "_slices_throttled", None)
-        reason = slices_throttled() if slices_throttled else None
+        reason = self.slices_held()
         if reason:
             sliced.release(claimed)
             self.logger.info("slices held: %s", reason)
@@ -478,10 +493,10 @@ class BatchJob(Job):
             return False  # the upload is still going
         counts = self.input.counts()
         remaining, failed = counts.slices, counts.failed
-        where = {"state": states.RUNNING, "sub_state": PROCESSING}
+        where = {"state": JobState.RUNNING, "sub_state": PROCESSING}
         if remaining and failed == remaining:
             message = JobException.from_message(f"{failed} slices failed to process", worker_name)
-            self._fire("fail", message, worker_name, persist=self.is_persisted,
+            self._fire(Event.FAIL, message, worker_name, persist=self.is_persisted,
                        validate=False, where=where if self.is_persisted else None)
             return True
         if remaining:
@@ -497,8 +512,8 @@ class BatchJob(Job):
         self._changed.discard("worker_name")
         try:
             self._callbacks.run(self, "after_batch")
-            self._fire("complete", persist=self.is_persisted,
-                       where={"state": states.RUNNING} if self.is_persisted else None)
+            self._fire(Event.COMPLETE, persist=self.is_persisted,
+                       where={"state": JobState.RUNNING} if self.is_persisted else None)
         except Exception as exc:
             self._fail_with(exc, worker_name)
         return True
@@ -584,7 +599,7 @@ class _SliceProcessor:
         existing = self._existing(piece["id"]) if resume_at > 0 else {}
         results: dict[str, list[Any]] = {name: [] for name in self.outputs}
         index = resume_at
-        job.__dict__["_slice_first"] = first
+        job._slice_first = first
         try:
             prepared = self._parse(records, first)
             if self.slice_chain:
@@ -604,7 +619,7 @@ class _SliceProcessor:
             outputs = self._encode(piece, results, existing)
         except SliceEncodingError as exc:  # a result no slice can hold: the slice fails, not the worker
             self._fail(piece, resume_at, exc, {})
-            self.job.__dict__.pop("_pending_stats", None)
+            self.job._pending_stats = []
             return None
         self._flush_statistics()
         return outputs
@@ -717,7 +732,7 @@ class _SliceProcessor:
 
     def _flush_statistics(self, failed_index: int | None = None) -> None:
         """Store a slice's increments; those of a record that raised are thrown away."""
-        pending = self.job.__dict__.pop("_pending_stats", None)
+        pending, self.job._pending_stats = self.job._pending_stats, []
         if pending:
             totals: dict[str, int | float] = {}
             for index, name, amount in pending:

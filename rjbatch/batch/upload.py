@@ -20,7 +20,7 @@ from itertools import chain, islice
 from typing import TYPE_CHECKING, Any
 
 from rjbatch.batch.sliced import SlicedInput
-from rjbatch.errors import InvalidTransition, RjbatchError
+from rjbatch.errors import RjbatchError
 
 if TYPE_CHECKING:
     from rjbatch.batch.job import BatchJob
@@ -61,14 +61,16 @@ class UploadLease:
         changes = {"upload_owner": servers.default_server_name(), **self._changes()}
         for name, value in changes.items():
             setattr(job, name, value)
-        job._save(validate=False)
+        job.save(validate=False)
         interval = config.settings.heartbeat_seconds
         self._thread = threading.Thread(target=self._renew, args=(interval,), daemon=True,
                                         name=f"rjbatch upload lease {job.id}")
         self._thread.start()
 
     def _renew(self, interval: float) -> None:
-        store, job_id = self.job._store(), self.job.id
+        from rjbatch import config
+
+        store, job_id = config.get_store(), self.job.id
         while not self._stop.wait(interval):
             try:
                 store.update_job(job_id, self._changes(), where={"record_count": None})
@@ -97,7 +99,6 @@ def fail_stalled_uploads() -> list[str]:
     """
     from rjbatch import clock
     from rjbatch.batch.job import BatchJob
-    from rjbatch.job.exception import JobException
 
     failed = []
     stalled = BatchJob.where(record_count=None, upload_expires_at__lt=clock.now(),
@@ -107,14 +108,9 @@ def fail_stalled_uploads() -> list[str]:
         message = (f"the upload stopped after {records:,} records (at its last heartbeat): its uploader "
                    f"{job.upload_owner} stopped renewing its lease, which expired "
                    f"{job.upload_expires_at:%Y-%m-%d %H:%M:%S} UTC; the slices stored are kept")
-        job.record_count = records
-        try:
-            if job._fire("fail", JobException.from_message(message, job.upload_owner), job.upload_owner,
-                         validate=False, where={"record_count": None, "upload_owner": job.upload_owner}):
-                logger.warning("job %s failed: %s", job.id, message)
-                failed.append(job.id)
-        except InvalidTransition:
-            continue  # paused or aborted meanwhile
+        if job.fail_upload(message):
+            logger.warning("job %s failed: %s", job.id, message)
+            failed.append(job.id)
     return failed
 
 
@@ -207,7 +203,7 @@ class SliceWriter:
             job.record_count = (job.record_count or 0) + (self.record_count if self.counted is None else self.counted)
         UploadLease.release(job)
         if job.is_persisted:
-            job._save(validate=False)
+            job.save(validate=False)
         return self.record_count
 
     def abandon(self) -> None:

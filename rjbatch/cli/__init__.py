@@ -15,11 +15,11 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import rjbatch
-from rjbatch import config, registry
+from rjbatch import config
 from rjbatch.batch import BatchJob
 from rjbatch.codecs.errors import CodecError
 from rjbatch.errors import ConfigurationError, InvalidTransition, JobNotFound, RjbatchError
-from rjbatch.job import Job
+from rjbatch.job import Action, Job, registry
 
 Command = Callable[[argparse.Namespace], int]
 _commands: dict[str, Command] = {}
@@ -58,7 +58,7 @@ def parse_assignments(pairs: Sequence[str], cls: type[Job]) -> dict[str, Any]:
         name = name.strip()
         if not sep or not name:
             raise UsageError(f"--set expects field=value, got {pair!r}")
-        if name not in cls._fields:
+        if name not in cls.field_names():
             raise UsageError(f"{cls.__name__} has no field {name!r}")
         try:
             values[name] = json.loads(text)
@@ -137,25 +137,19 @@ def cmd_show(args: argparse.Namespace) -> int:
     return 0
 
 
-def _event(event: str) -> Command:
+def _action(action: Action) -> Command:
     def run(args: argparse.Namespace) -> int:
         job = find_job(args.job_id)
-        if event == "destroy":
-            job.destroy()
-        elif event == "run_now":
-            job.run_now()
-        else:
-            getattr(job, event)()
-        print(f"{event.replace('_', '-')}: {type(job).__name__} {job.id} is now "
-              f"{'destroyed' if event == 'destroy' else job.state}")
+        job.act(action, reason="failed from the command line")
+        print(f"{action.replace('_', '-')}: {type(job).__name__} {job.id} is now "
+              f"{'destroyed' if action == Action.DESTROY else job.state}")
         return 0
 
     return run
 
 
-for _name in ("retry", "pause", "resume", "abort", "destroy"):
-    _commands[_name] = _event(_name)
-_commands["run-now"] = _event("run_now")
+for _action_name in (Action.RETRY, Action.PAUSE, Action.RESUME, Action.ABORT, Action.DESTROY, Action.RUN_NOW):
+    _commands[_action_name.replace("_", "-")] = _action(_action_name)
 
 
 @command("work")
@@ -392,7 +386,7 @@ def cmd_cron(args: argparse.Namespace) -> int:
 
     after = None
     if args.after:
-        from rjbatch.fields import parse_datetime
+        from rjbatch.job.fields import parse_datetime
 
         after = parse_datetime(args.after)
     try:

@@ -69,7 +69,7 @@ class _LocalWorkers:
     def start(self) -> None:
         while len(self.running) < self.count:
             spec = WorkerSpec(
-                server_name=self.name, worker_id=self.next_id, database=self.job._store().url,
+                server_name=self.name, worker_id=self.next_id, database=config.get_store().url,
                 jobs=self.jobs, only_job_id=self.job.id, max_poll_seconds=0.5,
                 re_check_seconds=config.settings.re_check_seconds, log_level=logging.CRITICAL,
                 supervisor_pid=os.getpid(),
@@ -85,7 +85,7 @@ class _LocalWorkers:
         for worker_id, (process, _stop, name) in list(self.running.items()):
             if process.exitcode is not None:
                 del self.running[worker_id]
-                requeued = requeue_slices_of(self.job._store(), name)
+                requeued = requeue_slices_of(config.get_store(), name)
                 logger.warning("worker %s died (exit code %s): requeued %d slice(s)",
                                name, process.exitcode, requeued)
         self.start()
@@ -99,7 +99,7 @@ class _LocalWorkers:
             if process.is_alive():
                 process.kill()
                 process.join()
-            requeue_slices_of(self.job._store(), name)
+            requeue_slices_of(config.get_store(), name)
         self.running.clear()
 
 

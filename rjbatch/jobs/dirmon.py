@@ -20,12 +20,12 @@ from typing import Any, ClassVar
 
 from bson import ObjectId
 
-from rjbatch import clock, registry
-from rjbatch.callbacks import before_create
+from rjbatch import clock
 from rjbatch.errors import JobNotFound, RjbatchError, ValidationError
-from rjbatch.fields import field
-from rjbatch.job import Job
+from rjbatch.job import Job, registry
+from rjbatch.job.callbacks import before_create
 from rjbatch.job.exception import JobException
+from rjbatch.job.fields import field
 from rjbatch.plugins import Restart, Singleton
 
 log = logging.getLogger("rjbatch.dirmon")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from rjbatch import clock, servers
-from rjbatch.fields import field
+from rjbatch import clock, config, servers
 from rjbatch.job import Job
+from rjbatch.job.fields import field
 from rjbatch.plugins import Cron, Singleton
 
 
@@ -35,5 +35,5 @@ class HousekeepingJob(Cron, Singleton, Job):
             query = Job.where(state="queued", created_at__lte=now - self.queued_retention)
             removed["queued"] = query.where(_id__ne=self.id).destroy_all()
         if self.destroy_zombies:
-            removed["zombie_servers"] = len(servers.destroy_zombies(self._store()))
+            removed["zombie_servers"] = len(servers.destroy_zombies(config.get_store()))
         return removed

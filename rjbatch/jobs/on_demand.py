@@ -16,9 +16,9 @@ from collections.abc import Callable
 from typing import Any, ClassVar
 
 from rjbatch.batch import BatchJob, OutputCategory
-from rjbatch.callbacks import after_batch, before_batch
-from rjbatch.fields import field
 from rjbatch.job import Job
+from rjbatch.job.callbacks import after_batch, before_batch
+from rjbatch.job.fields import field
 from rjbatch.plugins import Cron, Retry
 
 

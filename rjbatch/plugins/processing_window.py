@@ -11,8 +11,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 from rjbatch import clock
-from rjbatch.callbacks import after_start, before_create, before_retry, before_validation
-from rjbatch.fields import field
+from rjbatch.job.callbacks import after_start, before_create, before_retry, before_validation
+from rjbatch.job.fields import field
 from rjbatch.plugins.base import JobMixin
 
 
@@ -62,4 +62,4 @@ class ProcessingWindow(JobMixin):
         self.logger.info("outside its processing window: re-scheduled to run at %s", next_start)
         worker = self.worker_name
         self.run_at = next_start
-        self._fire("requeue", worker, persist=self.is_persisted, validate=False)
+        self.fire("requeue", worker)

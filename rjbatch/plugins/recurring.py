@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from rjbatch.callbacks import after_fail, before_save, before_validation
-from rjbatch.fields import field
-from rjbatch.plugins.restart import Restart, _retry_pending
+from rjbatch.job.callbacks import after_fail, before_save, before_validation
+from rjbatch.job.fields import field
+from rjbatch.plugins.restart import Restart
 
 
 class Cron(Restart):
@@ -54,7 +54,7 @@ class Cron(Restart):
 
     @after_fail
     def _restart_after_fail(self) -> None:  # replaces Restart's abort-on-fail
-        if not self.is_failed or _retry_pending(self) or not self.cron_schedule:
+        if not self.is_failed or self.retry_pending() or not self.cron_schedule:
             return
         self._create_restarted_instance()
         self.cron_schedule = None

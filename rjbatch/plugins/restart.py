@@ -12,8 +12,8 @@ import logging
 import time
 from typing import Any
 
-from rjbatch.callbacks import after_abort, after_complete, after_fail
 from rjbatch.errors import ValidationError
+from rjbatch.job.callbacks import after_abort, after_complete, after_fail
 from rjbatch.plugins.base import JobMixin
 
 log = logging.getLogger("rjbatch.plugins")
@@ -35,15 +35,15 @@ class Restart(JobMixin):
 
     @after_fail
     def _restart_after_fail(self) -> None:
-        if not self.is_failed or _retry_pending(self):
+        if not self.is_failed or self.retry_pending():
             return
-        self._fire("abort", persist=self.is_persisted, validate=False)
+        self.fire("abort")
 
     def restart_values(self) -> dict[str, Any]:
         """The values the next instance starts with."""
         values = {name: getattr(self, name) for name in self.copy_on_restart_fields()}
         for name in ("input_categories", "output_categories"):
-            if name in self._fields:
+            if name in self.field_names():
                 values[name] = [
                     {k: v for k, v in category.items() if k not in ("columns", "file_name")}
                     for category in getattr(self, name) or []
@@ -65,8 +65,3 @@ class Restart(JobMixin):
                 time.sleep(SAVE_PAUSE_SECONDS)
         return None
 
-
-def _retry_pending(job: Any) -> bool:
-    """Will a Retry plugin on this job retry this failure?"""
-    will_retry = getattr(job, "_will_retry", None)
-    return bool(will_retry and will_retry())

@@ -12,8 +12,8 @@ import random
 from datetime import timedelta
 
 from rjbatch import clock
-from rjbatch.callbacks import after_fail
-from rjbatch.fields import field
+from rjbatch.job.callbacks import after_fail
+from rjbatch.job.fields import field
 from rjbatch.plugins.base import JobMixin
 
 
@@ -29,20 +29,21 @@ class Retry(JobMixin):
     retry_limit = field(int, 25, user_editable=True, copy_on_restart=True, required=True)
     failed_at_list = field(list, [])
 
-    def _will_retry(self) -> bool:
+    def retry_pending(self) -> bool:
+        """A failed job with retries left, not expired, is retried by this plugin."""
         return (self.is_failed and not self.is_expired
                 and len(self.failed_at_list or []) < (self.retry_limit or 0))
 
     @after_fail
     def _retry_after_fail(self) -> None:
-        if not self._will_retry():
+        if not self.retry_pending():
             return
         now = clock.now()
         failures = len(self.failed_at_list or [])
         self.run_at = now + retry_delay(failures)
         self.failed_at_list = [*(self.failed_at_list or []), now]
         exception = self.exception
-        self._fire("retry", persist=self.is_persisted, validate=False)
+        self.fire("retry")
         if exception is not None:
             self.exception = exception
             if self.is_persisted:

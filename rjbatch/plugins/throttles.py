@@ -6,8 +6,9 @@ from datetime import timedelta
 from typing import ClassVar
 
 from rjbatch import clock
-from rjbatch.callbacks import before_batch
-from rjbatch.fields import field
+from rjbatch.job import Job
+from rjbatch.job.callbacks import before_batch
+from rjbatch.job.fields import field
 from rjbatch.job.throttling import throttle
 from rjbatch.plugins.base import JobMixin
 
@@ -21,9 +22,7 @@ class ThrottleDependentJobs(JobMixin):
     def dependent_job_running(self) -> bool:
         if not self.dependent_jobs:
             return False
-        return any(
-            self._store().count_jobs({"state": "running", "_class": name}) for name in self.dependent_jobs
-        )
+        return any(Job.where(state="running", _class=name).exists() for name in self.dependent_jobs)
 
 
 class LowerPriority(JobMixin):
@@ -59,7 +58,7 @@ class ThrottleWindows(JobMixin):
         opened = cron.previous_time(schedule, moment)
         return not opened + duration < moment
 
-    def _slices_throttled(self) -> str | None:
+    def slices_held(self) -> str | None:
         windows = [(s, d) for s, d in ((self.primary_schedule, self.primary_duration),
                                        (self.secondary_schedule, self.secondary_duration)) if s and d]
         if not windows or any(self._inside(s, d) for s, d in windows):

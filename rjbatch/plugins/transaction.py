@@ -11,7 +11,7 @@ import contextlib
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from rjbatch.callbacks import around_perform, around_slice
+from rjbatch.job.callbacks import around_perform, around_slice
 from rjbatch.plugins.base import JobMixin
 
 
@@ -54,7 +54,7 @@ class Transaction(JobMixin):
 
     @around_perform
     def _transaction_per_perform(self, proceed: Callable[[], Any]) -> None:
-        if "input_categories" in self._fields:  # a batch job: one transaction per slice
+        if "input_categories" in self.field_names():  # a batch job: one transaction per slice
             proceed()
         else:
             self._in_transaction(proceed)

@@ -46,7 +46,7 @@ from pymongo.errors import (
 )
 
 from rjbatch.errors import SingletonTaken, StoreConnectionLost, StoreError
-from rjbatch.fields import to_utc
+from rjbatch.job.fields import to_utc
 from rjbatch.store.protocol import Doc, Filter, Order, check_field_names
 from rjbatch.store.sqlfilter import FilterError
 from rjbatch.store.waiting import wait_for_new_version

@@ -46,7 +46,7 @@ from psycopg import sql
 from psycopg.rows import dict_row
 
 from rjbatch.errors import StoreConnectionLost, StoreError
-from rjbatch.fields import to_utc
+from rjbatch.job.fields import to_utc
 from rjbatch.store import sqlfilter
 from rjbatch.store.protocol import Doc, Filter
 from rjbatch.store.sqlbase import (

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from rjbatch.fields import format_datetime
+from rjbatch.job.fields import format_datetime
 from rjbatch.store.protocol import Filter, Order
 
 

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from rjbatch.errors import StoreError
-from rjbatch.fields import format_datetime, parse_datetime
+from rjbatch.job.fields import format_datetime, parse_datetime
 from rjbatch.store.protocol import Doc, Filter
 from rjbatch.store.sqlbase import (
     COLUMN_FIELDS,

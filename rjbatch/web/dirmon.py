@@ -24,7 +24,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from rjbatch import config, registry
+from rjbatch import config
 from rjbatch.errors import (
     Errors,
     InvalidTransition,
@@ -33,8 +33,8 @@ from rjbatch.errors import (
     StoreError,
     ValidationError,
 )
-from rjbatch.fields import Field
-from rjbatch.job import Job
+from rjbatch.job import Job, registry
+from rjbatch.job.fields import Field
 from rjbatch.jobs.dirmon import DirmonEntry, confining_folder
 from rjbatch.web import forms, security
 from rjbatch.web.common import (

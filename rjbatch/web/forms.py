@@ -19,7 +19,7 @@ from decimal import Decimal
 from typing import Any
 
 from rjbatch.errors import Errors, ValidationError
-from rjbatch.fields import Field
+from rjbatch.job.fields import Field
 from rjbatch.web import security
 
 # widget per field kind (a field with choices is always a select)

@@ -18,8 +18,8 @@ from rjbatch.batch import BatchJob
 from rjbatch.batch.categories import MODES, InputCategory, OutputCategory, from_dict
 from rjbatch.codecs.tabular.table import FORMATS
 from rjbatch.errors import Errors, JobNotFound, RjbatchError, ValidationError
-from rjbatch.fields import Field
 from rjbatch.job import Job
+from rjbatch.job.fields import Field
 from rjbatch.web import forms, security
 from rjbatch.web.common import (
     audit,

@@ -11,12 +11,12 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from rjbatch import clock
+from rjbatch import config
 from rjbatch.batch import BatchJob
 from rjbatch.errors import InvalidTransition, RjbatchError, ValidationError
-from rjbatch.fields import parse_datetime
 from rjbatch.job import Job
 from rjbatch.job.exception import JobException
+from rjbatch.job.fields import parse_datetime
 from rjbatch.web import security
 from rjbatch.web.common import (
     STATES,
@@ -107,20 +107,11 @@ def list_params(request: Request) -> dict[str, Any]:
             "page": max(to_int(params.get("page"), 1), 1)}
 
 
-def available(job: Job, action: str) -> bool:
-    """Does the state machine allow ``action`` now (permissions aside)?"""
-    if action == "destroy":
-        return True
-    if action == "run_now":
-        return job.state == "queued" and job.run_at is not None and job.run_at > clock.now()
-    return job.may(action)
-
-
 def allowed_actions(request: Request, job: Job, in_list: bool = False) -> list[str]:
     """The actions this user may fire on this job now."""
     username, role = request.state.username, request.state.role
     return [action for action in (LIST_ACTIONS if in_list else ACTIONS)
-            if available(job, action) and security.may_act(username, role, action, job)]
+            if job.can(action) and security.may_act(username, role, action, job)]
 
 
 def perform(request: Request, job: Job, action: str) -> None:
@@ -131,14 +122,7 @@ def perform(request: Request, job: Job, action: str) -> None:
         audit.warning("refused user=%s role=%s action=%s job=%s", request.state.username,
                       request.state.role, action, job.id)
         raise PermissionError(f"Not allowed to {action} this job")
-    if not available(job, action):
-        raise InvalidTransition(action, display_state(job), type(job).__name__)
-    if action == "destroy":
-        job.destroy()
-    elif action == "fail":
-        job.fail(f"failed from Mission Control by {request.state.username}")
-    else:
-        getattr(job, action)()
+    job.act(action, reason=f"failed from Mission Control by {request.state.username}")
     audit_job(request, action, job)
 
 
@@ -166,7 +150,7 @@ def job_list(request: Request) -> Response:
 def failed_classes() -> list[tuple[str, int]]:
     """Failed jobs per class name, counted by the store (``_type`` is module.Class)."""
     counts: dict[str, int] = {}
-    for type_path, n in Job._store().count_jobs_by("_type", {"state": "failed"}).items():
+    for type_path, n in config.get_store().count_jobs_by("_type", {"state": "failed"}).items():
         name = str(type_path).rpartition(".")[2]
         counts[name] = counts.get(name, 0) + n
     return sorted(counts.items())

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from rjbatch.batch.job import WorkContext
 from rjbatch.config import get_store
 from rjbatch.job import Job
 from rjbatch.worker.picking import WorkerFilter, next_available_job
@@ -11,11 +10,10 @@ from rjbatch.worker.picking import WorkerFilter, next_available_job
 def work_next(worker_name: str = "inline:0:1", filter: dict | None = None) -> Job | None:
     """Claim the next available job and run it here, as one worker would."""
     worker_filter = WorkerFilter(filter)
-    job = next_available_job(worker_name, worker_filter, get_store())
+    context = worker_filter.context(worker_name, wait_for_upload=False)
+    job = next_available_job(context, worker_filter, get_store())
     if job is not None:
-        context = WorkContext(exclude=lambda job_id: worker_filter.merge({"_id": {"$nin": [job_id]}}),
-                              wait_for_upload=False)
-        job._work(worker_name, context)
+        job.work(context)
     return job
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rjbatch import config, log
-from rjbatch.batch.job import BatchJob, WorkContext
+from rjbatch.batch.job import BatchJob
 from rjbatch.worker.picking import WorkerFilter, next_available_job
 
 logger = logging.getLogger("rjbatch.worker")
@@ -104,19 +104,14 @@ def run_loop(spec: WorkerSpec, should_stop: Any) -> None:
     def stopping() -> bool:
         return should_stop() or os.getppid() != parent  # orphaned: the supervisor died
 
-    context = WorkContext(
-        should_stop=stopping,
-        exclude=lambda job_id: worker_filter.merge({"_id": {"$nin": [job_id]}}),
-        re_check_seconds=spec.re_check_seconds,
-        defer_deletes=True,
-        skip_once=worker_filter.skip_once,
-    )
     finished: list[str] = []
+    context = worker_filter.context(spec.name, should_stop=stopping, re_check_seconds=spec.re_check_seconds,
+                                    finished=finished)
 
     logger.info("worker started (pid %d)", os.getpid())
     while not stopping():
         worker_filter.reset_if_due()
-        job = next_available_job(spec.name, worker_filter, store, finished)
+        job = next_available_job(context, worker_filter, store)
         if job is None:
             store.wait_for_change(_idle_wait(store, spec.max_poll_seconds), stopping)
             continue
@@ -126,14 +121,12 @@ def run_loop(spec: WorkerSpec, should_stop: Any) -> None:
         if not joined:
             logger.info("started %s %s", type(job).__name__, job.id)
         try:
-            job._work(spec.name, context)
+            job.work(context)
         except Exception:  # noqa: BLE001 - keep the worker alive; the job recorded its error
             logger.exception("unexpected error while working on %s", job.id)
         finally:
             _log_outcome(job, time.monotonic() - started)
             log.job_id.reset(token)
-            if job.__dict__.get("_destroyed") and job.__dict__.get("_defer_delete"):
-                finished.append(job.id)
     if finished:
         store.delete_jobs({"_id": {"$in": finished}, "state": "running", "worker_name": spec.name})
     logger.info("worker stopped")
@@ -142,9 +135,9 @@ def run_loop(spec: WorkerSpec, should_stop: Any) -> None:
 def _log_outcome(job: Any, seconds: float) -> None:
     """One line when a job this worker ran ends: completed (what it wrote) or failed (why)."""
     name = type(job).__name__
-    if job.is_completed or job.__dict__.get("_destroyed"):
+    if job.is_completed or job.is_destroyed:
         detail = ""
-        if isinstance(job, BatchJob) and not job.__dict__.get("_destroyed"):
+        if isinstance(job, BatchJob) and not job.is_destroyed:
             counts = {c["name"]: job.sliced_output(c["name"]).count() for c in job.output_categories}
             detail = f", {job.record_count or 0:,} records" + "".join(
                 f", {category}: {count:,}" for category, count in counts.items())

@@ -1,20 +1,18 @@
 """Choosing the next job for a worker (Rocket Job's ``next_available_job``).
 
-The claim itself is one atomic store statement; this module decides what to do with
-what it returns: drop expired jobs, apply throttles, start the job.
+The claim itself is one atomic store statement; the job's ``begin`` decides what to do
+with what it returns (drop an expired job, apply throttles, start it). This module keeps
+the worker's claim filter.
 """
 
 from __future__ import annotations
 
-import logging
 import time
 from typing import Any
 
 from rjbatch import clock
-from rjbatch.job import Job
+from rjbatch.job import Job, WorkContext
 from rjbatch.store.protocol import Filter, Store
-
-log = logging.getLogger("rjbatch.worker")
 
 
 class WorkerFilter:
@@ -65,6 +63,15 @@ class WorkerFilter:
             self.current = kept
             self._skip.clear()
 
+    def context(self, worker_name: str, **settings: Any) -> WorkContext:
+        """The worker's context, its exclusions and throttle filters going to this filter."""
+        return WorkContext(worker_name, exclude=self.exclude, hold_back=self.merge,
+                           skip_once=self.skip_once, **settings)
+
+    def exclude(self, job_id: str) -> None:
+        """Leave a job out of claims until the next re-check."""
+        self.merge({"_id": {"$nin": [job_id]}})
+
     def reset_if_due(self) -> bool:
         if time.monotonic() - self._reset_at >= self.re_check_seconds:
             self.current = dict(self.base)
@@ -73,56 +80,18 @@ class WorkerFilter:
         return False
 
 
-def next_available_job(worker_name: str, worker_filter: WorkerFilter, store: Store,
-                       finished: list[str] | None = None) -> Job | None:
-    """Claim, check and start the next job for this worker; None when there is none.
-
-    ``finished``: ids of completed jobs still to delete; they go with the first claim.
-    """
+def next_available_job(worker: WorkContext | str, worker_filter: WorkerFilter, store: Store) -> Job | None:
+    """Claim and begin the next job for this worker (its context, or its name); None when
+    there is none. The ids of completed jobs still to delete (``context.finished``) go
+    with the claim."""
+    context = worker if isinstance(worker, WorkContext) else worker_filter.context(worker)
+    finished = context.finished
     while True:
-        doc = store.claim_job(worker_name, clock.now(), worker_filter.for_claim() or None, finished or ())
+        doc = store.claim_job(context.worker_name, clock.now(), worker_filter.for_claim() or None, finished or ())
         if finished:
             finished.clear()
         if doc is None:
             return None
-        claimed_from = doc.pop("_claimed_from", "queued")
-        job = Job._from_doc(doc)
-        # expiry is for work not yet started: a batch job already being processed is
-        # joined, not destroyed (Rocket Job destroyed it and its slices)
-        if job.is_expired and claimed_from == "queued":
-            log.info("destroying expired job %s (%s)", job.id, type(job).__name__)
-            try:
-                job.destroy()
-            except Exception as exc:  # noqa: BLE001 - a failing destroy must not stop the worker
-                job._fail_with(exc, worker_name)
-            continue
-        if claimed_from == "running":
-            return job  # a batch job being processed: its throttles apply per slice
-        try:
-            throttle = job.throttled()
-        except Exception as exc:  # noqa: BLE001
-            job._fail_with(exc, worker_name)
-            continue
-        if throttle is not None:
-            reason, exclude = throttle
-            store.update_job(job.id, {
-                "state": "queued", "worker_name": None,
-                "throttled_by": reason, "throttled_at": clock.now(),
-            })
-            worker_filter.merge(exclude)
-            continue
-        if job._starts_at_claim():
-            return job  # the claim already stored all that starting changes
-        job._values["state"] = "queued"  # as it was before the claim, so it can start
-        try:
-            job._fire("start", worker_name)
-        except Exception as exc:  # noqa: BLE001 - a failing before/after_start fails the job
-            job._fail_with(exc, worker_name)
-            continue
-        if job.is_running:
+        job = Job.from_claim(doc)
+        if job.begin(context):
             return job
-
-
-def perform(job: Job, worker_name: str) -> Any:
-    """Run a claimed job; True when the worker should look for more work at once."""
-    return job._work(worker_name)

@@ -10,7 +10,7 @@ import pytest
 
 from rjbatch import Job, clock, field
 from rjbatch.batch import BatchJob
-from rjbatch.batch.job import WorkContext
+from rjbatch.job import WorkContext
 from rjbatch.job import seconds_as_duration
 from rjbatch.plugins.retry import Retry
 from rjbatch.testing import work_all
@@ -197,7 +197,7 @@ def test_a_batch_job_shows_its_time_left_while_running_and_its_rate_once_complet
     job.start("web-test:1:1")
     checks = iter(range(30))
     frozen_clock.advance(minutes=10)
-    job._work("web-test:1:1", WorkContext(should_stop=lambda: next(checks, None) is None,
+    job.work(WorkContext("web-test:1:1", should_stop=lambda: next(checks, None) is None,
                                           wait_for_upload=False))
     percent = Job.find(job.id).percent_complete
     assert 5 <= percent < 100

@@ -14,7 +14,7 @@ import pytest
 from rjbatch import Job
 from rjbatch.batch import BatchJob, Result, Results, sliced
 from rjbatch.batch.download import DownloadError
-from rjbatch.batch.job import WorkContext
+from rjbatch.job import WorkContext
 from rjbatch.testing import work_all
 from rjbatch.web import create_app, escaping
 from rjbatch.web.pipe import Pipe
@@ -364,7 +364,7 @@ def test_a_job_still_processing_is_downloaded_as_far_as_it_got(admin):
     job.start("w:1:1")
     job.update(sub_state="processing")
     calls = iter([False, True])
-    job._work("w:1:1", WorkContext(should_stop=lambda: next(calls, True)))  # one slice, then stop
+    job.work(WorkContext("w:1:1", should_stop=lambda: next(calls, True)))  # one slice, then stop
     job.reload()
     assert job.state == "running" and job.sub_state == "processing"
     with pytest.raises(DownloadError):

@@ -18,7 +18,7 @@ from rjbatch.errors import RjbatchError
 if TYPE_CHECKING:
     from rjbatch.job import Job
 
-log = logging.getLogger("rjbatch.registry")
+log = logging.getLogger("rjbatch.job.registry")
 
 _by_path: dict[str, type[Job]] = {}
 _by_name: dict[str, list[type[Job]]] = {}

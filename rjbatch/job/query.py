@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 from rjbatch import clock
-from rjbatch.fields import Field
+from rjbatch.job.fields import Field
 
 if TYPE_CHECKING:
     from rjbatch.job import Job
