@@ -8,6 +8,7 @@ is shown to and accepted from an admin only; anyone else who sends one gets 403
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from starlette.exceptions import HTTPException
@@ -110,7 +111,7 @@ def form_page(request: Request, job: Job, *, texts: dict[str, str] | None = None
     lines = forms.error_lines(errors or {})
     for kind, settings in categories_of(job):
         prefix = category_prefix(kind, settings["name"])
-        found = (category_errors or {}).get(prefix, {})
+        found: Mapping[str, list[str]] = (category_errors or {}).get(prefix, {})
         categories.append({"kind": kind, "name": settings["name"], "controls": forms.widgets(
             CATEGORY_SETTINGS[kind], settings, prefix=prefix, texts=(category_texts or {}).get(prefix), errors=found)})
         lines += [f"{kind.capitalize()} category {settings['name']}: {line}" for line in forms.error_lines(found)]
@@ -174,6 +175,7 @@ def store_changes(job: Job, values: dict[str, Any], errors: Errors,
     for name in changed:  # in memory only, so the job's own checks see the new values
         setattr(job, name, values[name])
     for kind, name, settings in (category_changes or {}).values():
+        assert isinstance(job, BatchJob)  # categories_of() gives only a batch job categories
         job.update_category(kind, name, **settings)
         changed += [f"{kind}.{name}.{key}" for key in settings]
     if not job.is_valid():  # every field's error at once, not the form's first

@@ -118,7 +118,8 @@ def choose(request: Request, job: BatchJob, outputs: list[dict], inputs: list[di
         found = next((c for c in inputs if c["name"] == name), None)
         return found or {"kind": "input", "name": name, "slices": 0, "records": 0, "states": {}}
     if name is None:  # main, else the first output, else the first input left
-        return next((c for c in outputs if c["name"] == "main"), (outputs or inputs or [None])[0])
+        first = (outputs or inputs)[0] if outputs or inputs else None
+        return next((c for c in outputs if c["name"] == "main"), first)
     found = next((c for c in outputs if c["name"] == name), None)
     if found is None:
         raise HTTPException(404, f"{type(job).__name__} job {job.id} has no output category {name!r}")
@@ -190,8 +191,8 @@ def show_record(row: dict[str, Any], columns: list[str] | None) -> dict[str, Any
     if columns and isinstance(record, list):
         cells = [_cell(value) for value in record[:len(columns)]]
         cells += [[] for _ in range(len(columns) - len(cells))]
-        extra = record[len(columns):]
-        return {**row, "kind": "cells", "cells": cells, "extra": json_segments(extra) if extra else None}
+        surplus = record[len(columns):]
+        return {**row, "kind": "cells", "cells": cells, "extra": json_segments(surplus) if surplus else None}
     return {**row, "kind": "json", "segments": json_segments(record)}
 
 

@@ -227,7 +227,8 @@ class LoginThrottle:
         return max(times[len(times) - limit] + self.limits.window - self.now(), 1.0)
 
     def _known_client(self, username: str, client: str) -> bool:
-        seen = self._known.get(username, {}).get(client)
+        clients = self._known.get(username)
+        seen = clients.get(client) if clients is not None else None
         return seen is not None and self.now() - seen < self.limits.known_client_seconds
 
     def retry_after(self, client: str, username: str) -> int | None:
@@ -296,7 +297,7 @@ def load_users(path: str) -> dict[str, tuple[str, str]]:
 
     A file keeps passwords out of the command line (and ``ps``); store hashes, not passwords.
     """
-    import yaml  # JSON is YAML too
+    import yaml  # type: ignore[import-untyped]  # JSON is YAML too; types-PyYAML: not in the test extras
 
     try:
         with open(path, encoding="utf-8") as file:

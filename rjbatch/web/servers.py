@@ -158,8 +158,8 @@ def active_workers(every: list[Server]) -> list[WorkerRow]:
     never = datetime.max.replace(tzinfo=UTC)  # rows with no start time go last
     rows.sort(key=lambda row: (row.started_at or never, row.name))
     for server in sorted(every, key=lambda s: s.name):
-        for worker in server.workers:
-            name = worker.get("name")
+        for described in server.workers:
+            name = described.get("name")
             if name and name not in busy:
                 rows.append(WorkerRow(name, server.name, shown_state(server)))
     return rows
