@@ -19,6 +19,7 @@ from decimal import Decimal
 from typing import Any
 
 from rjbatch.errors import Errors, ValidationError
+from rjbatch.job import Job
 from rjbatch.job.fields import Field
 from rjbatch.web import security
 
@@ -52,7 +53,7 @@ class Widget:
     errors: list[str] = field(default_factory=list)
 
 
-def editable_fields(job_class: type, exclude: Iterable[str] = (), *, role: str | None = None) -> list[Field]:
+def editable_fields(job_class: type[Job], exclude: Iterable[str] = (), *, role: str | None = None) -> list[Field]:
     """The class's ``user_editable`` fields ``role`` may set, in declaration order, less ``exclude``.
 
     A field in the class's ``admin_only_fields`` (code a worker runs) is left out unless
