@@ -17,10 +17,10 @@ from bson import ObjectId
 from rjbatch import BatchJob as LazyBatchJob  # the lazy top-level name
 from rjbatch import Job, Result, field
 from rjbatch.batch import BatchJob
-from rjbatch.fields import Field
 from rjbatch.job.exception import JobException
+from rjbatch.job.fields import Field
+from rjbatch.job.query import Query
 from rjbatch.plugins import Cron, Retry
-from rjbatch.query import Query
 from rjbatch.tabular import TabularInput, TabularOutput
 
 

@@ -188,17 +188,35 @@ class BatchJob(Job):
                 output = self.sliced_output(category["name"]).counts()
                 data[f"output_records_{category['name']}"] = output.records
                 data[f"output_slices_{category['name']}"] = output.slices
-        seconds = self.seconds
-        percent = data["percent_complete"]
-        if self.is_running and percent >= 5:
-            data["est_remaining_duration"] = _duration(seconds / percent * 100 - seconds)
-        if self.is_completed and self.record_count and seconds:
-            data["records_per_second"] = round(self.record_count / seconds, 1)
+        remaining = self.remaining_seconds
+        if remaining is not None:
+            data["est_remaining_duration"] = _duration(remaining)
+        rate = self.records_per_second
+        if rate is not None:
+            data["records_per_second"] = round(rate, 1)
         if self.sub_state == PROCESSING:
             data.pop("worker_name", None)
         data.pop("input_categories", None)
         data.pop("output_categories", None)
         return data
+
+    @property
+    def records_per_second(self) -> float | None:
+        """The whole run's rate, once completed (None before)."""
+        seconds = self.seconds
+        if self.is_completed and self.record_count and seconds > 0:
+            return self.record_count / seconds
+        return None
+
+    @property
+    def remaining_seconds(self) -> float | None:
+        """Time left while running, from the share of records done so far (from 5% on)."""
+        if not self.is_running or not self.started_at:
+            return None
+        percent = self.percent_complete or 0
+        if not 5 <= percent < 100:
+            return None
+        return self.seconds * (100 - percent) / percent
 
     # -- uploading ----------------------------------------------------------------------
     def upload(self, source: Any = None, **options: Any) -> Any:

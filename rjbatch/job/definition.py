@@ -35,8 +35,8 @@ RESERVED = frozenset({
     "start", "complete", "fail", "retry", "pause", "resume", "abort", "requeue", "run_now",
     "may", "perform", "perform_now", "throttled", "validate", "is_valid", "logger", "fire",
     "can", "act", "from_claim", "begin", "work", "retry_pending", "transitions", "is_destroyed",
-    "field_names", "singleton_key",
-    "duration", "seconds", "is_queued", "is_running", "is_completed", "is_failed",
+    "field_names", "field_definition", "singleton_key",
+    "duration", "seconds", "display_state", "records_per_second", "remaining_seconds", "is_queued", "is_running", "is_completed", "is_failed",
     "is_aborted", "is_paused", "is_scheduled", "is_expired", "is_pausable",
     # class settings
     "collect_output", "pausable", "throttle_running_jobs", "slice_size",

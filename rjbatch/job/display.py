@@ -12,10 +12,10 @@ from typing import Any
 from rjbatch import clock
 from rjbatch.job import states
 from rjbatch.job.exception import JobException
-from rjbatch.job.record import JobRecord
+from rjbatch.job.lifecycle import JobLifecycle
 
 
-class JobDisplay(JobRecord):
+class JobDisplay(JobLifecycle):
     """Read-only views of a job for people and pages."""
 
     @property
@@ -31,6 +31,16 @@ class JobDisplay(JobRecord):
     @property
     def duration(self) -> timedelta:
         return timedelta(seconds=self.seconds)
+
+    @property
+    def display_state(self) -> str:
+        """The state as people see it: ``scheduled`` (queued, its ``run_at`` ahead) and
+        ``sleeping`` (running, held by no worker, not shared by many) refine the stored one."""
+        if self.is_scheduled:
+            return "scheduled"
+        if self.is_running and not self.worker_name and not self._shares_work():
+            return "sleeping"
+        return str(self.state)
 
     def as_dict(self) -> dict[str, Any]:
         """Every field, as Mission Control shows it, with per-state omissions of Rocket Job."""

@@ -105,6 +105,11 @@ class JobRecord:
         return list(cls._fields)
 
     @classmethod
+    def field_definition(cls, name: str) -> Field:
+        """How the class declares a field (kind, default, choices...); KeyError if it has none."""
+        return cls._fields[name]
+
+    @classmethod
     def user_editable_fields(cls) -> list[str]:
         """Fields a person may change in Mission Control and in dirmon entries."""
         return [name for name, f in cls._fields.items() if f.user_editable]

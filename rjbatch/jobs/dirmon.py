@@ -183,12 +183,15 @@ class DirmonEntry:
                 errors.setdefault(name, []).append("can't be blank")
         if self.state not in self.STATES:
             errors.setdefault("state", []).append(f"must be one of {', '.join(self.STATES)}")
+        if self.name and any(str(doc.get("_id")) != self.id
+                             for doc in self._store().find_dirmon_entries({"name": self.name})):
+            errors.setdefault("name", []).append("has already been taken")
         cls = self.job_class()
         if self.job_class_name and cls is None:
             errors.setdefault("job_class_name", []).append(f"job class {self.job_class_name} is not known")
         elif cls is not None:
             for key in self.properties:
-                if key not in cls._fields:
+                if key not in cls.field_names():
                     errors.setdefault("properties", []).append(f"{cls.__name__} has no field {key!r}")
         self.errors = errors
         return not errors

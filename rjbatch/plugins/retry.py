@@ -9,11 +9,11 @@ reason stays visible.
 from __future__ import annotations
 
 import random
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from rjbatch import clock
 from rjbatch.job.callbacks import after_fail
-from rjbatch.job.fields import field
+from rjbatch.job.fields import field, parse_datetime
 from rjbatch.plugins.base import JobMixin
 
 
@@ -52,3 +52,8 @@ class Retry(JobMixin):
     @property
     def retry_count(self) -> int:
         return len(self.failed_at_list or [])
+
+    @property
+    def failure_times(self) -> list[datetime]:
+        """When each earlier attempt failed, as datetimes (a list field stores them as text)."""
+        return [parse_datetime(at) if isinstance(at, str) else at for at in self.failed_at_list or []]

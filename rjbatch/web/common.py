@@ -176,11 +176,7 @@ def job_counts() -> dict[str, int]:
 
 
 def display_state(job: Job) -> str:
-    if job.state == "queued" and job.run_at is not None and job.run_at > clock.now():
-        return "scheduled"
-    if job.state == "running" and not job.worker_name and getattr(job, "sub_state", None) != "processing":
-        return "sleeping"
-    return job.state
+    return job.display_state
 
 
 def audit_action(request: Request, what: str, target: str, **details: Any) -> None:

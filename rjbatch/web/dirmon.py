@@ -195,7 +195,7 @@ def check_folders(request: Request, mode: str, entry: DirmonEntry, errors: Error
 def save_entry(request: Request, mode: str, entry: DirmonEntry, values: dict[str, Any], base: dict[str, Any],
                *, blocked: bool = False) -> Errors:
     """Everything after the properties were read, for the form and the API alike: the
-    properties to store, the admin-only check (403), validity, unique name, the whitelist,
+    properties to store, the admin-only check (403), validity (a unique name too), the whitelist,
     then the save (not when there are errors, or when ``blocked``). Returns the errors."""
     job_class = resolve_job_class(entry.job_class_name)
     errors = Errors()
@@ -210,8 +210,6 @@ def save_entry(request: Request, mode: str, entry: DirmonEntry, values: dict[str
                 continue  # already "Invalid Job Class"
             for message in messages:
                 errors.add(name, message)
-    if entry.name and any(other.name == entry.name and other.id != entry.id for other in DirmonEntry.all()):
-        errors.add("name", "has already been taken")
     check_folders(request, mode, entry, errors)
     if not errors and not blocked:
         try:

@@ -60,7 +60,7 @@ def editable_fields(job_class: type[Job], exclude: Iterable[str] = (), *, role: 
     ``role`` is admin: a form never offers what the server would refuse.
     """
     left_out = set(exclude) | set(security.fields_refused(role, job_class, job_class.user_editable_fields()))
-    return [job_class._fields[name] for name in job_class.user_editable_fields() if name not in left_out]
+    return [job_class.field_definition(name) for name in job_class.user_editable_fields() if name not in left_out]
 
 
 def label_of(name: str) -> str:

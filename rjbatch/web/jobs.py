@@ -16,7 +16,7 @@ from rjbatch.batch import BatchJob
 from rjbatch.errors import InvalidTransition, RjbatchError, ValidationError
 from rjbatch.job import Job
 from rjbatch.job.exception import JobException
-from rjbatch.job.fields import parse_datetime
+from rjbatch.plugins import Retry
 from rjbatch.web import security
 from rjbatch.web.common import (
     STATES,
@@ -71,7 +71,7 @@ DEFAULT_ORDER = {
     "aborted": ("-completed_at",),
     "paused": ("-completed_at",),
 }
-STANDARD_FIELDS = (set(Job._fields) | set(BatchJob._fields) | {f"{state}_at" for state in STATES}
+STANDARD_FIELDS = (set(Job.field_names()) | set(BatchJob.field_names()) | {f"{state}_at" for state in STATES}
                    | {"id", "class", "duration", "seconds", "failed_at_list", "retry_limit"})
 
 
@@ -160,12 +160,11 @@ def job_page(request: Request) -> Response:
     job = find_job(request.path_params["job_id"])
     data = job.as_dict()
     # every custom field, unset ones too (shown as nil), then stored values of unknown fields
-    custom = {name: data.get(name) for name in type(job)._fields if name not in STANDARD_FIELDS}
+    custom = {name: data.get(name) for name in type(job).field_names() if name not in STANDARD_FIELDS}
     custom.update((k, v) for k, v in data.items() if k not in STANDARD_FIELDS and k not in custom)
     retry = None
-    if getattr(type(job), "retry_limit", None) is not None or "failed_at_list" in type(job)._fields:
-        failed_at = [parse_datetime(at) if isinstance(at, str) else at for at in getattr(job, "failed_at_list", None) or []]
-        retry = {"limit": getattr(job, "retry_limit", None), "failed_at": failed_at}
+    if isinstance(job, Retry):
+        retry = {"limit": job.retry_limit, "failed_at": job.failure_times}
     return render(request, "job.html", job=job, state=display_state(job), data=data, custom=custom,
                   can_edit_records=security.has_role(request.state.role, security.RECORD_ROLE),
                   exception=_exception(job.exception), batch=batch_info(job), retry=retry,
@@ -213,7 +212,7 @@ def retry_failed(request: Request) -> Response:
 
 def failed_records(request: Request) -> Response:
     job = find_job(request.path_params["job_id"])
-    if not hasattr(job, "input"):
+    if not isinstance(job, BatchJob):
         raise HTTPException(404, "not a batch job")
     error_type = request.query_params.get("error_type") or None
     records = [row for row in _failed_records(job) if error_type is None or row["exception"].class_name == error_type]
@@ -264,13 +263,9 @@ def batch_info(job: Job) -> dict[str, Any] | None:
         return round(100 * n / total, 2) if total else 0.0
 
     # RJMC's rate and estimate: records per hour once completed, time left once 5% is done
-    seconds, percent = job.seconds, job.percent_complete or 0
-    records_per_hour = remaining_seconds = None
-    if job.state == "completed" and record_count and seconds > 0:
-        records_per_hour = round(record_count / seconds * 3600)
-    elif job.state == "running" and 5 <= percent < 100 and job.started_at:
-        remaining_seconds = seconds * (100 - percent) / percent
-    return {"records_per_hour": records_per_hour, "remaining_seconds": remaining_seconds,
+    rate, percent = job.records_per_second, job.percent_complete or 0
+    return {"records_per_hour": None if rate is None else round(rate * 3600),
+            "remaining_seconds": job.remaining_seconds,
             "queued": queued, "active": active, "failed": failed, "completed": completed, "total": total,
             "percent": percent, "record_count": record_count, "slice_size": slice_size,
             "sub_state": job.sub_state,
