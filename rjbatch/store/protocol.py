@@ -4,8 +4,14 @@ Plain dicts and bytes in and out; no job classes inside. A job document is a dic
 field name to stored value (JSON types plus timezone-aware datetimes) with three
 special keys: ``_id`` (24-hex string), ``_type`` (the class's import path) and
 ``_classes`` (the class names of its job ancestry, so a query on a parent class finds
-its subclasses even when they are not imported). Stores may hand datetimes back as
-ISO-8601 strings; the job layer coerces values by field type.
+its subclasses even when they are not imported). Every datetime a store is given,
+in a job, a slice, a server or a dirmon entry, at the top level or nested in dicts and
+lists, comes back as a timezone-aware UTC ``datetime`` (millisecond precision), never
+as text: callers need not parse timestamps.
+
+The protocol comes in parts, one per kind of record: :class:`JobStore`,
+:class:`SliceStore`, :class:`ServerStore` and :class:`DirmonStore`; :class:`Store` is
+all of them, and what the rest of the code asks for.
 
 Filters are a small Mongo-like language, the one Rocket Job's worker filters use:
 ``{"state": "queued", "priority": {"$lte": 25}, "_id": {"$nin": [...]},
@@ -47,20 +53,14 @@ def check_field_names(doc: Doc) -> None:
                              "string without '.' (a dot addresses a field inside a dict field)")
 
 
-# Fields every backend keeps where a claim or a listing can use an index.
-JOB_INDEXED_FIELDS = (
-    "state", "sub_state", "priority", "run_at", "expires_at", "created_at",
-    "started_at", "completed_at", "worker_name",
-)
-
-
 @runtime_checkable
-class Store(Protocol):
-    """Everything the job layer, the workers and the web UI ask of a database."""
+class JobStore(Protocol):
+    """Jobs: what the job layer, the worker's claim loop and the listings need.
 
-    url: str
+    Its own part because it is the hot path: a backend's speed is decided by
+    ``claim_job`` and ``update_job``, and the claim must stay one atomic statement.
+    """
 
-    # -- jobs -------------------------------------------------------------------------
     def insert_job(self, doc: Doc) -> None:
         """Insert a new job document (``_id`` already set)."""
 
@@ -122,7 +122,16 @@ class Store(Protocol):
         PostgreSQL listens for a notification. True when something changed.
         """
 
-    # -- slices -------------------------------------------------------------------------
+
+
+@runtime_checkable
+class SliceStore(Protocol):
+    """Slices of batch jobs: upload, claim, complete, fail, retry, download.
+
+    Apart from jobs because only batch jobs use it, and because slices live in their
+    own tables or collections, where the volume is (millions of records per job).
+    """
+
     # A slice is a dict: id (int, upload order from 1), first_record_number,
     # record_count, serializer (str), data (bytes); input slices also carry state
     # (queued | running | failed), worker_name, started_at, failure_count,
@@ -197,7 +206,16 @@ class Store(Protocol):
                       from_id: int = 0) -> int:
         """Drop a job's slices: all, one category, only ``input`` or ``output``, from an id on."""
 
-    # -- dirmon entries -----------------------------------------------------------------
+
+
+@runtime_checkable
+class DirmonStore(Protocol):
+    """Directory-monitor entries: which files to pick up and which job gets them.
+
+    Apart because it is a small, separate record kind, read by the dirmon job and edited
+    from the CLI and Mission Control, never on a worker's hot path.
+    """
+
     def save_dirmon_entry(self, doc: Doc) -> None:
         """Insert or replace an entry (keyed by ``_id``); its ``pattern`` must be unique."""
 
@@ -205,7 +223,16 @@ class Store(Protocol):
 
     def delete_dirmon_entry(self, entry_id: str) -> bool: ...
 
-    # -- servers ------------------------------------------------------------------------
+
+
+@runtime_checkable
+class ServerStore(Protocol):
+    """Worker servers' records (heartbeats, states) and the store's own upkeep.
+
+    Apart because servers are the control plane: zombie detection and Mission Control's
+    server pages read them, while jobs and slices carry the work.
+    """
+
     def save_server(self, doc: Doc) -> None:
         """Insert or replace the record of a server (keyed by ``name``)."""
 
@@ -217,6 +244,17 @@ class Store(Protocol):
         """Change a server's record (heartbeat, state); False if it is gone."""
 
     def delete_server(self, name: str) -> bool: ...
+
+
+@runtime_checkable
+class Store(JobStore, SliceStore, ServerStore, DirmonStore, Protocol):
+    """Everything the job layer, the workers and the web UI ask of a database.
+
+    The union of the parts, so callers keep asking for one ``Store``; a function that
+    needs less can ask for the part it uses (``SliceStore`` for the slice helpers).
+    """
+
+    url: str
 
     def vacuum(self) -> str:
         """Give back the space of removed jobs and slices where the backend does not by itself;
