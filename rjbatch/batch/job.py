@@ -68,7 +68,7 @@ class BatchJob(Job):
     statistics = field(dict, {})
     # None until the job is built: kept when it collects output (its download comes after
     # completion; housekeeping's retention removes it later), destroyed otherwise
-    destroy_on_complete = field(bool, None, copy_on_restart=True)
+    destroy_on_complete = field(bool, None, copy_on_restart=True)  # type: ignore[assignment]  # None only until __init__ decides
     # while an upload streams in: who uploads, and until when its last heartbeat holds
     upload_owner = field(str)
     upload_expires_at = field(datetime)
@@ -155,7 +155,7 @@ class BatchJob(Job):
 
     def sliced_output(self, name: str = "main") -> SlicedOutput:
         """The owner of one output category's slices."""
-        main = next((c for c in self.input_categories if c.get("name") == "main"), {})
+        main: dict[str, Any] = next((c for c in self.input_categories if c.get("name") == "main"), {})
         # the input's keys: not its blank or rejected (allowed_columns) header names
         base = [c for c in main.get("columns") or [] if c and not c.startswith(REJECTED_PREFIX)]
         return SlicedOutput(self._store(), self.id, self.output_category(name), type(self).__name__,
@@ -278,12 +278,13 @@ class BatchJob(Job):
         from rjbatch.batch.download import DownloadError
 
         output = self.sliced_output(category)  # an unknown category fails here, by name
-        state, sub_state = self.state, self.sub_state
+        state: str = self.state
+        sub_state: str | None = self.sub_state
         if self.is_persisted:  # as stored now: this object may be older than the workers' progress
             doc = self._store().find_job(self.id)
             if doc is None:
                 raise JobNotFound(f"{type(self).__name__} {self.id} no longer exists: nothing to download")
-            state, sub_state = doc.get("state"), doc.get("sub_state")
+            state, sub_state = str(doc.get("state")), doc.get("sub_state")
         if not allow_partial and (state == JobState.QUEUED or (state == JobState.RUNNING and sub_state != AFTER)):
             raise DownloadError(f"cannot download {type(self).__name__} {self.id} yet: it is {state}"
                                 f"{' (' + sub_state + ')' if sub_state else ''}, its output is not complete")
@@ -717,7 +718,7 @@ class _SliceProcessor:
                 continue
             value = perform(record)
             if value is None:
-                if nils:
+                if nils and append is not None:
                     append(None)
                 continue
             kind = type(value)

@@ -34,7 +34,7 @@ import bz2
 import gc
 import threading
 import zlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import date, datetime, time, timedelta, timezone
 from decimal import Context, Decimal
 from functools import lru_cache
@@ -153,7 +153,8 @@ def _encode_decimal(value: Decimal) -> Decimal128 | Binary:
         if len(digits) <= 34 and -6176 <= exponent <= 6111:
             coefficient = abs(int(_EXACT.scaleb(value, -exponent)))
             high = (sign << 63) | ((exponent + 6176) << 49) | (coefficient >> 64)
-            return Decimal128((high, coefficient & 0xFFFFFFFFFFFFFFFF))
+            # (high, low) words: the form pickling uses; bson's stubs do not list it
+            return Decimal128((high, coefficient & 0xFFFFFFFFFFFFFFFF))  # type: ignore[arg-type]
     elif exponent == "F" or not digits:  # infinities; NaNs without a diagnostic payload
         return Decimal128(value)
     return Binary(str(value).encode(), _TAG_DECIMAL)
@@ -217,7 +218,8 @@ class _Int64Decoder(TypeDecoder):
     """BSON int64 -> int (pymongo gives its ``Int64`` subclass), so type(value) is int."""
 
     bson_type = Int64
-    transform_bson = staticmethod(int)
+    # the builtin itself, no Python frame per value; the stubs want a method
+    transform_bson = staticmethod(int)  # type: ignore[assignment]
 
 
 class _Decimal128Decoder(TypeDecoder):
@@ -236,11 +238,11 @@ class _Decimal128Decoder(TypeDecoder):
         return Decimal(f"{sign}{coefficient}E{((high >> 49) & 0x3FFF) - 6176}")
 
 
-_ENCODE = CodecOptions(type_registry=TypeRegistry(fallback_encoder=_fallback),
+_ENCODE: CodecOptions[dict[str, Any]] = CodecOptions(type_registry=TypeRegistry(fallback_encoder=_fallback),
                        uuid_representation=UuidRepresentation.STANDARD)
 # tz_aware: a BSON datetime (written by earlier versions, or by Ruby) comes back aware UTC
-_DECODE_PLAIN = CodecOptions(tz_aware=True, uuid_representation=UuidRepresentation.STANDARD)
-_DECODE_TAGGED = CodecOptions(type_registry=TypeRegistry([_TagDecoder(), _Decimal128Decoder(),
+_DECODE_PLAIN: CodecOptions[dict[str, Any]] = CodecOptions(tz_aware=True, uuid_representation=UuidRepresentation.STANDARD)
+_DECODE_TAGGED: CodecOptions[dict[str, Any]] = CodecOptions(type_registry=TypeRegistry([_TagDecoder(), _Decimal128Decoder(),
                                                          _Int64Decoder()]),
                               tz_aware=True, uuid_representation=UuidRepresentation.STANDARD)
 
@@ -264,7 +266,7 @@ def _referents_are_items() -> bool:
     level of a slice in C, at a few ns a value. Checked once at import: on a Python where
     it does not hold, the flattening is done in Python.
     """
-    probe = [datetime(2000, 1, 1), date(2000, 1, 1), None, 1, 1.5, "s", b"b", Decimal(1), [], {}]
+    probe: list[Any] = [datetime(2000, 1, 1), date(2000, 1, 1), None, 1, 1.5, "s", b"b", Decimal(1), [], {}]
     wanted = set(map(id, probe))
     containers = ({str(number): value for number, value in enumerate(probe)}, probe, tuple(probe))
     return all(wanted <= set(map(id, gc.get_referents(container))) for container in containers)
@@ -388,8 +390,9 @@ def _scan(records: list) -> int:
             return found
         if width > 1 and not len(values) % width:
             settled = [_settle(values[start::width]) for start in range(width)]
-            if None not in settled:
-                return found | max(settled)
+            known = [kind for kind in settled if kind is not None]
+            if len(known) == len(settled):
+                return found | max(known)
         else:
             settled_all = _shortcut(values)
             if settled_all is not None:
@@ -435,6 +438,7 @@ def _path_to(container: Any, target: Any, depth: int = 0) -> list | None:
     """The keys and indexes leading to ``target`` (the object itself) inside ``container``."""
     if depth > _MAX_DEPTH:
         return None
+    pairs: Iterable[tuple[Any, Any]]
     if isinstance(container, Mapping):
         pairs = container.items()
     elif isinstance(container, list | tuple):

@@ -198,7 +198,7 @@ def cmd_work(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def batch_class(name: str) -> type:
+def batch_class(name: str) -> type[BatchJob]:
     from rjbatch.batch import BatchJob
 
     cls = job_class(name)

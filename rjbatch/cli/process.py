@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import multiprocessing.connection
+from multiprocessing.process import BaseProcess
 import os
 import time
 from dataclasses import dataclass, field
@@ -64,7 +65,7 @@ class _LocalWorkers:
         self.context = multiprocessing.get_context("spawn")
         self.name = f"{servers.default_server_name()}:process"
         self.next_id = 1
-        self.running: dict[int, tuple[multiprocessing.Process, Any, str]] = {}
+        self.running: dict[int, tuple[BaseProcess, Any, str]] = {}
 
     def start(self) -> None:
         while len(self.running) < self.count:

@@ -8,7 +8,7 @@ persistence), ``lifecycle`` (the state machine and running), ``queries`` and ``d
 from __future__ import annotations
 
 import inspect
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from rjbatch.job import registry
 from rjbatch.job.callbacks import Callbacks
@@ -54,7 +54,16 @@ _MUTABLE_KINDS = (dict, list, object, None)
 class JobMeta(type):
     """Builds each job class's field table, callback table and registry entry."""
 
-    def __new__(mcls, name: str, bases: tuple[type, ...], namespace: dict[str, Any], **kw: Any):
+    # what every job class gets (class attributes, declared here for type checkers)
+    _fields: dict[str, Field]
+    _callbacks: Callbacks
+    _mutable_fields: tuple[str, ...]
+    _dynamic_fields: tuple[str, ...]
+    _type_path: str
+    _classes: list[str]
+    _perform_chain: bool
+
+    def __new__(mcls, name: str, bases: tuple[type, ...], namespace: dict[str, Any], **kw: Any) -> JobMeta:
         cls = super().__new__(mcls, name, bases, namespace, **kw)
         fields: dict[str, Field] = {}
         for klass in reversed(cls.__mro__):
@@ -146,7 +155,7 @@ def _check_fields(cls: type) -> None:
             if library is None:
                 library = _library_names(cls)
             owner, standard = library.get(key, (None, None))
-            if standard is not None:
+            if standard is not None and owner is not None:
                 if not _same_but_default(value, standard):
                     raise TypeError(
                         f"{where}: a field cannot be named {key!r}: that is the standard field "
@@ -179,7 +188,7 @@ def _describe(value: Any) -> str:
     return "a class setting"
 
 
-def _check_not_async(cls: type) -> None:
+def _check_not_async(cls: JobMeta) -> None:
     """Refuse an ``async def`` perform, callback or override of a library method.
 
     Jobs run in plain threads and processes with no event loop: calling an ``async def``
@@ -228,8 +237,7 @@ def placeholder(type_path: str, classes: Any = ()) -> type[Job]:
                 base = known
                 break
         cls = JobMeta(name, (base,), {"__module__": "rjbatch.unresolved"})
+        registry.forget(cls)  # a stand-in is found by the path it stands for, not its own
         cls._type_path = type_path  # save it back under the name it was stored with
-        registry._by_path.pop(f"rjbatch.unresolved.{name}", None)
-        registry._by_name[name] = [c for c in registry._by_name.get(name, []) if c is not cls]
-        _placeholders[type_path] = cls
+        _placeholders[type_path] = cast("type[Job]", cls)
     return _placeholders[type_path]

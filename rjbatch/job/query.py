@@ -14,9 +14,9 @@ from rjbatch import clock
 from rjbatch.job.fields import Field
 
 if TYPE_CHECKING:
-    from rjbatch.job import Job
+    from rjbatch.job.queries import JobQueries
 
-J = TypeVar("J", bound="Job")
+J = TypeVar("J", bound="JobQueries")
 
 _LOOKUPS = {"lt", "lte", "gt", "gte", "ne", "in", "nin", "exists", "regex"}
 

@@ -83,11 +83,19 @@ class JobRecord:
         self._changed = set(fields)
         self._callbacks.run(self, "after_initialize")
 
+    # the instance's internals
+    _values: dict[str, Any]  # field values, as set (the stored form is made on save)
+    _changed: set[str]  # fields set since the last save (mutable ones are also compared)
+    _snapshot: dict[str, Any]  # the mutable fields as last saved, to find changes inside them
+    _extra: dict[str, Any]  # stored keys no field of the class declares (shown, kept)
+    _new: bool
+    _destroyed: bool
+
     def _reset_internals(self) -> None:
-        self._values: dict[str, Any] = {}
-        self._changed: set[str] = set()
-        self._snapshot: dict[str, Any] = {}
-        self._extra: dict[str, Any] = {}
+        self._values = {}
+        self._changed = set()
+        self._snapshot = {}
+        self._extra = {}
         self._new = True
         self._destroyed = False
         self.errors = Errors()

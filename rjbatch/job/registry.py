@@ -11,12 +11,13 @@ from __future__ import annotations
 import importlib
 import logging
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from rjbatch.errors import RjbatchError
 
 if TYPE_CHECKING:
     from rjbatch.job import Job
+    from rjbatch.job.definition import JobMeta
 
 log = logging.getLogger("rjbatch.job.registry")
 
@@ -42,10 +43,17 @@ def _colon_name(cls: type) -> str:
     return f"{cls.__module__}:{cls.__qualname__}"
 
 
-def register(cls: type[Job]) -> None:
-    _by_path[cls._type_path] = cls
+def register(cls: JobMeta) -> None:
+    _by_path[cls._type_path] = cast("type[Job]", cls)
     same = _by_name.setdefault(cls.__name__, [])
-    same[:] = [c for c in same if c._type_path != cls._type_path] + [cls]
+    same[:] = [c for c in same if c._type_path != cls._type_path] + [cast("type[Job]", cls)]
+
+
+def forget(cls: JobMeta) -> None:
+    """Unregister a class (a stand-in for a stored class that cannot be imported here)."""
+    if _by_path.get(cls._type_path) is cls:
+        del _by_path[cls._type_path]
+    _by_name[cls.__name__] = [c for c in _by_name.get(cls.__name__, []) if c is not cls]
 
 
 def resolve(path: str) -> type[Job] | None:
@@ -140,12 +148,12 @@ def same_module(loaded: str, wanted: str) -> bool:
                for one, other in ((loaded, wanted), (wanted, loaded)))
 
 
-def namesakes(cls: type[Job]) -> list[type[Job]]:
+def namesakes(cls: type) -> list[type[Job]]:
     """The other loaded job classes with ``cls``'s class name (different modules)."""
     return [c for c in _by_name.get(cls.__name__, []) if c is not cls]
 
 
-def class_filter(cls: type[Job]) -> dict[str, Any]:
+def class_filter(cls: type) -> dict[str, Any]:
     """A store filter for the jobs of ``cls`` and its subclasses, by class name (the
     ``_classes`` every stored job carries), excluding the jobs of loaded classes of
     another module with the same name, and of their loaded subclasses, by import path.
@@ -162,7 +170,7 @@ def class_filter(cls: type[Job]) -> dict[str, Any]:
     return {**base, "_type": {"$nin": foreign}}
 
 
-def is_kind_of(doc: dict[str, Any], cls: type[Job]) -> bool:
+def is_kind_of(doc: dict[str, Any], cls: type) -> bool:
     """Would :func:`class_filter` match this stored job (``Job.find`` on a subclass)?"""
     if cls.__name__ not in doc.get("_classes", ()):
         return False

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from rjbatch.job import Job
+    from rjbatch.job.lifecycle import JobLifecycle as Job
 
 _ATTR = "__rjbatch_throttle__"
 

@@ -325,7 +325,11 @@ class UploadFileJob(Job):
             self.errors.add("upload_file_name", f"Upload file: {name} does not exist.")
 
     def perform(self) -> str:
-        cls = registry.by_name(self.job_class_name)
+        from rjbatch.batch import BatchJob
+
+        cls = registry.by_name(self.job_class_name or "")
+        if cls is None or not issubclass(cls, BatchJob):
+            raise DirmonEntryError(f"job class {self.job_class_name!r} is not a known batch job class")
         properties = dict(self.properties)
         # category settings are merged into the class's categories by name, not replacing them
         categories = {k: properties.pop(k) for k in ("input_categories", "output_categories") if k in properties}

@@ -10,7 +10,7 @@ from rjbatch.job import Job
 from rjbatch.job.callbacks import before_batch
 from rjbatch.job.fields import field
 from rjbatch.job.throttling import throttle
-from rjbatch.plugins.base import JobMixin
+from rjbatch.plugins.base import BatchJobMixin, JobMixin
 
 
 class ThrottleDependentJobs(JobMixin):
@@ -25,7 +25,7 @@ class ThrottleDependentJobs(JobMixin):
         return any(Job.where(state="running", _class=name).exists() for name in self.dependent_jobs)
 
 
-class LowerPriority(JobMixin):
+class LowerPriority(BatchJobMixin):
     """Big batches make way: +1 priority number per ``lower_priority_count`` records."""
 
     lower_priority_count: ClassVar[int] = 100_000

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+from multiprocessing.context import ForkContext, ForkServerContext, SpawnContext
+from multiprocessing.process import BaseProcess
 import multiprocessing.connection
 import os
 import signal
@@ -41,8 +43,19 @@ class ServerOptions:
     log_level: int = logging.INFO
 
 
+def _context(method: str) -> ForkContext | SpawnContext | ForkServerContext:
+    """The multiprocessing context of a start method's name (``fork``, ``spawn``, ``forkserver``)."""
+    if method == "fork":
+        return multiprocessing.get_context("fork")
+    if method == "forkserver":
+        return multiprocessing.get_context("forkserver")
+    if method == "spawn":
+        return multiprocessing.get_context("spawn")
+    raise ValueError(f"unknown start method {method!r} (auto, fork, spawn or forkserver)")
+
+
 class _Worker:
-    def __init__(self, spec: WorkerSpec, process: multiprocessing.Process, stop: Any) -> None:
+    def __init__(self, spec: WorkerSpec, process: BaseProcess, stop: Any) -> None:
         self.spec = spec
         self.process = process
         self.stop = stop
@@ -58,14 +71,12 @@ class Supervisor:
         self.store = config.get_store()
         method = options.start_method
         if method == "auto":
-            method = "spawn"
             # forking is fast and safe while this process has a single thread, which is
             # the case until the heartbeat thread starts; later workers are spawned
-            self.first_context = multiprocessing.get_context(
-                "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
+            self.first_context = _context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
+            self.context = _context("spawn")
         else:
-            self.first_context = multiprocessing.get_context(method)
-        self.context = multiprocessing.get_context(method)
+            self.first_context = self.context = _context(method)
         self.workers: dict[int, _Worker] = {}
         self.next_worker_id = 1
         self.signals = 0
@@ -176,8 +187,8 @@ class Supervisor:
         if not sentinels:
             time.sleep(timeout)
             return
-        for sentinel in multiprocessing.connection.wait(list(sentinels), timeout):
-            worker = sentinels[sentinel]
+        ready = set(multiprocessing.connection.wait(list(sentinels), timeout))
+        for worker in [w for sentinel, w in sentinels.items() if sentinel in ready]:
             worker.process.join()
             del self.workers[worker.spec.worker_id]
             # requeueing is idempotent: after a clean exit there is simply nothing to requeue
