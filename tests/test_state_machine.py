@@ -345,3 +345,32 @@ def test_a_stale_workers_late_completion_and_failure_are_refused():
         fresh._run("host-b:2:1")
         assert Fenced.find(fresh.id).is_completed and Fenced.find(fresh.id).runs == 1
         Fenced.find(fresh.id).delete()
+
+
+def test_the_state_table_in_the_docs_is_the_one_the_code_uses():
+    from pathlib import Path
+
+    from rjbatch.job.states import transition_table
+
+    text = (Path(__file__).parent.parent / "docs" / "jobs.md").read_text()
+    shown = text.split("<!-- state-table:start -->\n", 1)[1].split("\n<!-- state-table:end -->", 1)[0]
+    assert shown == transition_table(), "docs/jobs.md: paste transition_table()'s output between the markers"
+
+
+def test_actions_are_offered_by_the_state_machine_and_refused_with_the_shown_state():
+    from datetime import timedelta
+
+    from rjbatch import clock
+    from rjbatch.errors import InvalidTransition
+    from rjbatch.job import Action
+
+    scheduled = PlainJob.create(run_at=clock.now() + timedelta(hours=1))
+    assert scheduled.can(Action.RUN_NOW) and scheduled.can("pause") and not scheduled.can("retry")
+    with pytest.raises(InvalidTransition, match="scheduled"):
+        scheduled.act("retry")
+    scheduled.act("run_now")
+    assert not scheduled.is_scheduled and not scheduled.can("run_now")
+    scheduled.act(Action.FAIL, reason="stopped by hand")
+    assert scheduled.is_failed and scheduled.exception.message == "stopped by hand"
+    scheduled.act("destroy")
+    assert scheduled.is_destroyed
