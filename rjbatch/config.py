@@ -200,13 +200,19 @@ def load_jobs(sources: Iterable[str] | None = None) -> list[str]:
                 raise ConfigurationError(f"job file {source} does not exist")
             loaded.append(_import_file(path))
         else:
-            _importable(Path.cwd())  # as `python -m` would: the console script does not
             try:
-                importlib.import_module(source)
+                import_module(source)
             except ImportError as exc:
                 raise ConfigurationError(f"cannot import job module {source!r}: {exc}") from None
             loaded.append(source)
     return loaded
+
+
+def import_module(name: str) -> Any:
+    """Import a module named on the command line (``--jobs``, ``--auth``) from the current
+    folder too, as ``python -m`` would: the ``rjbatch`` console script does not look there."""
+    _importable(Path.cwd())
+    return importlib.import_module(name)
 
 
 def _importable(folder: Path) -> None:

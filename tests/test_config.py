@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
 import rjbatch
@@ -151,3 +154,14 @@ def test_project_job_paths_are_relative_to_the_project_file_even_from_a_subfolde
     (tmp_path / "sub").mkdir()
     monkeypatch.chdir(tmp_path / "sub")
     assert config.job_sources() == [str(tmp_path / "pipeline" / "jobs.py"), "myapp.jobs"]
+
+
+def test_an_auth_hook_in_the_current_folder_is_found_as_the_console_script_runs(tmp_path):
+    """`rjbatch web --auth mysso:check` from the folder holding mysso.py: the console script
+    does not put the current folder on sys.path (``python -P`` behaves the same)."""
+    (tmp_path / "mysso.py").write_text("def check(request):\n    return ('ann', 'admin')\n")
+    code = "from rjbatch.web.security import load_callable; print(load_callable('mysso:check')(None))"
+    done = subprocess.run([sys.executable, "-P", "-c", code], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "('ann', 'admin')"

@@ -10,10 +10,10 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import multiprocessing.connection
-from multiprocessing.process import BaseProcess
 import os
 import time
 from dataclasses import dataclass, field
+from multiprocessing.process import BaseProcess
 from typing import Any
 
 from rjbatch import config, servers

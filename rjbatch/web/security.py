@@ -320,14 +320,15 @@ def load_users(path: str) -> dict[str, tuple[str, str]]:
 
 
 def load_callable(spec: str) -> Any:
-    """``package.module:function`` (the auth hook given to ``rjbatch web --auth``)."""
-    import importlib
-
+    """``package.module:function`` (the auth hook given to ``rjbatch web --auth``), found in
+    the current folder too."""
     module_name, sep, attribute = spec.partition(":")
     if not (sep and module_name and attribute):
         raise ValueError(f"expected MODULE:FUNCTION, got {spec!r}")
+    from rjbatch.config import import_module
+
     try:
-        found = getattr(importlib.import_module(module_name), attribute)
+        found = getattr(import_module(module_name), attribute)
     except (ImportError, AttributeError) as exc:
         raise ValueError(f"cannot load {spec!r}: {exc}") from None
     if not callable(found):

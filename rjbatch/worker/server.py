@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
-from multiprocessing.context import ForkContext, ForkServerContext, SpawnContext
-from multiprocessing.process import BaseProcess
 import multiprocessing.connection
 import os
 import signal
@@ -20,6 +18,8 @@ import socket
 import threading
 import time
 from dataclasses import dataclass
+from multiprocessing.context import ForkContext, ForkServerContext, SpawnContext
+from multiprocessing.process import BaseProcess
 from typing import Any
 
 from rjbatch import clock, config, log, servers
