@@ -84,8 +84,9 @@ def all_servers(store: Store) -> list[Server]:
     return [Server.from_doc(doc) for doc in store.find_servers()]
 
 
-def requeue_work_of(store: Store, name: str) -> int:
-    """Send back to the queue everything a server (or one worker) was running."""
+def requeue_work_of(name: str) -> int:
+    """Send back to the queue everything a server (or one worker) was running (in the
+    configured store, as every job operation)."""
     from rjbatch.job import Job
 
     return Job.requeue_dead_server(name)
@@ -99,7 +100,7 @@ def destroy_server(store: Store, name: str, where: dict[str, Any]) -> int | None
     """
     if not store.update_server(name, {"state": "zombie"}, where=where):
         return None
-    requeued = requeue_work_of(store, name)
+    requeued = requeue_work_of(name)
     store.delete_server(name)
     return requeued
 
@@ -174,7 +175,7 @@ class HeldServer:
     def start(self) -> None:
         existing = self.store.find_server(self.name)
         if existing is not None:  # a process of this pid that died on this host: its leftovers
-            requeued = requeue_work_of(self.store, self.name)
+            requeued = requeue_work_of(self.name)
             log.warning("replacing the record of an earlier %s (requeued %d job(s))", self.name, requeued)
         self._register()
         destroy_zombies(self.store, except_name=self.name)  # before the first claim: their jobs too
@@ -231,6 +232,6 @@ class HeldServer:
             self._thread.join(timeout=max(5.0, self.heartbeat_seconds))
         try:
             self.store.update_server(self.name, {"state": STOPPING})
-            return requeue_work_of(self.store, self.name)
+            return requeue_work_of(self.name)
         finally:
             self.store.delete_server(self.name)

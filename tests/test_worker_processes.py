@@ -94,6 +94,17 @@ def test_sigterm_lets_the_current_job_finish_then_the_server_exits(servers, tmp_
     assert all_servers(job._store()) == []
 
 
+def test_an_idle_server_exits_promptly_after_sigterm(servers, tmp_path):
+    server = servers.start(workers=2)
+    wait_until(lambda: "worker started" in servers.logs(), message="workers started")
+    time.sleep(0.5)
+    signalled = time.monotonic()
+    server.send_signal(signal.SIGTERM)
+    assert server.wait(timeout=30) == 0
+    assert time.monotonic() - signalled < 2.0  # idle workers notice the stop within a poll
+    assert "stopped" in servers.logs()
+
+
 def test_a_second_signal_stops_at_once_and_requeues_the_job(servers, tmp_path):
     job = SleepJob.create(sleep_seconds=60)
     server = servers.start(workers=1)

@@ -118,7 +118,7 @@ class Supervisor:
             old = servers.Server.from_doc(existing)
             if old.hostname == socket.gethostname() and old.pid != os.getpid() and _alive(old.pid):
                 raise RjbatchError(f"a server named {self.name} is already running (pid {old.pid})")
-            requeued = servers.requeue_work_of(self.store, self.name)
+            requeued = servers.requeue_work_of(self.name)
             logger.warning("replacing the record of an earlier server %s (requeued %d job(s))",
                            self.name, requeued)
         now = clock.now()
