@@ -13,7 +13,7 @@ from datetime import timedelta
 from rjbatch import clock
 from rjbatch.job.callbacks import after_start, before_create, before_retry, before_validation
 from rjbatch.job.fields import field
-from rjbatch.plugins.base import JobMixin
+from rjbatch.plugins.base import JobMixin, check_schedule
 
 
 class ProcessingWindow(JobMixin):
@@ -24,14 +24,7 @@ class ProcessingWindow(JobMixin):
 
     @before_validation
     def _window_check(self) -> None:
-        if not self.processing_schedule:
-            return
-        from rjbatch import cron
-
-        try:
-            cron.parse(self.processing_schedule)
-        except cron.InvalidCron as exc:
-            self.errors.add("processing_schedule", f'Invalid schedule: "{self.processing_schedule}": {exc.reason}')
+        check_schedule(self, "processing_schedule", "schedule")
 
     def is_processing_window_active(self) -> bool:
         from rjbatch import cron

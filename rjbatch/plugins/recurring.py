@@ -14,6 +14,7 @@ from typing import Any
 
 from rjbatch.job.callbacks import after_fail, before_save, before_validation
 from rjbatch.job.fields import field
+from rjbatch.plugins.base import check_schedule
 from rjbatch.plugins.restart import Restart
 
 
@@ -24,14 +25,7 @@ class Cron(Restart):
 
     @before_validation
     def _cron_check(self) -> None:
-        if not self.cron_schedule:
-            return
-        from rjbatch import cron
-
-        try:
-            cron.parse(self.cron_schedule)
-        except cron.InvalidCron as exc:
-            self.errors.add("cron_schedule", f'Invalid cron_schedule: "{self.cron_schedule}": {exc.reason}')
+        check_schedule(self, "cron_schedule", "cron_schedule")
 
     @before_save
     def _cron_schedule_run_at(self) -> None:
