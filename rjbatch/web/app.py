@@ -13,6 +13,7 @@ import inspect
 import os
 import secrets
 from collections.abc import Callable, Sequence
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import FileResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
@@ -40,6 +41,7 @@ from rjbatch.web.common import (
     is_api,
     printable,
     refuse,
+    render,
     set_time_zone,
 )
 
@@ -68,6 +70,33 @@ def hash_limiter() -> anyio.CapacityLimiter:
         limiter = anyio.CapacityLimiter(HASH_THREADS)
         _hash_limiter.set(limiter)
         return limiter
+
+
+def error_page(request: Request, status: int, message: str) -> Response:
+    """A refusal (403) as a page of the site (its base template, without the job counts);
+    JSON for the API; other errors as one line of text."""
+    if is_api(request) or status != 403:
+        return refuse(request, status, message)
+    if not hasattr(request.state, "role"):  # refused before anyone was identified
+        request.state.username = request.state.role = None
+    try:
+        reason = HTTPStatus(status).phrase
+    except ValueError:
+        reason = "Error"
+    return render(request, "error.html", status, code=status, reason=reason, message=message)
+
+
+def as_page(request: Request, response: Response) -> Response:
+    """A page module's plain-text 403 (``common.refuse``) as the site's 403 page."""
+    if (response.status_code == 403 and not is_api(request) and hasattr(response, "body")
+            and (response.media_type or "").startswith("text/plain")):
+        return error_page(request, 403, bytes(response.body).decode("utf-8", "replace").strip())
+    return response
+
+
+async def favicon(request: Request) -> Response:
+    """Browsers ask for /favicon.ico whatever the page links (no login needed, as /static)."""
+    return FileResponse(HERE / "static" / "favicon.ico", media_type="image/x-icon")
 
 
 class AppError(RjbatchError):
@@ -162,18 +191,18 @@ def create_app(*, users: dict[str, tuple[str, str]] | None = None, auth: Authent
             try:
                 user = await identify(request)
             except TooManyAttempts as exc:
-                response = refuse(request, 429, str(exc))
+                response = error_page(request, 429, str(exc))
                 response.headers["Retry-After"] = str(exc.retry_after)
                 return response
             if user is None:
                 headers = {"WWW-Authenticate": 'Basic realm="rjbatch"'} if accounts and auth is None else {}
                 return Response("Authentication required\n", 401, headers=headers)
             if local_only and request.client and request.client.host not in LOCAL_CLIENTS:
-                return Response("insecure_local serves the local machine only\n", 403)
+                return error_page(request, 403, "insecure_local serves the local machine only")
             request.state.username, request.state.role = user
             if request.method == "POST":
                 if request.headers.get("sec-fetch-site") == "cross-site":
-                    return refuse(request, 403, "Cross-site requests are refused")
+                    return error_page(request, 403, "Cross-site requests are refused")
                 if is_api(request):
                     given = request.headers.get("x-csrf-token")
                     request.state.body = await request.body()
@@ -181,20 +210,20 @@ def create_app(*, users: dict[str, tuple[str, str]] | None = None, auth: Authent
                     form = request.state.form = await request.form()
                     given = form.get("csrf_token")
                 if not security.csrf_ok(request.session, given if isinstance(given, str) else None):
-                    return refuse(request, 403, "Missing or invalid CSRF token")
-            if blocking:
-                return await in_thread(handler, request)
-            return await handler(request)
+                    return error_page(request, 403, "Missing or invalid CSRF token")
+            response = await in_thread(handler, request) if blocking else await handler(request)
+            return as_page(request, response)
         return endpoint
 
     async def http_error(request: Request, exc: Exception) -> Response:
-        return refuse(request, getattr(exc, "status_code", 404), getattr(exc, "detail", "Not found"))
+        return error_page(request, getattr(exc, "status_code", 404), getattr(exc, "detail", "Not found"))
 
     routes = [Route(path, guard(handler), methods=methods)
               for module in PAGE_MODULES for path, handler, methods in module.ROUTES]
     routes += [Route(path, guard(handler), methods=methods) for path, handler, methods in jobs.ACTION_ROUTES]
     routes.append(Route("/session/time_zone", guard(set_time_zone), methods=["POST"]))
     routes.append(Mount("/static", StaticFiles(directory=HERE / "static"), name="static"))
+    routes.append(Route("/favicon.ico", favicon))
     middleware = [Middleware(SecurityHeaders),
                   Middleware(SessionMiddleware, secret_key=secret_key or secrets.token_urlsafe(32),
                              session_cookie="rjbatch_session", same_site="strict", https_only=secure_cookies)]
