@@ -12,6 +12,8 @@ everything the document runs:
   folder, the ``rjbatch`` console script and ``python`` of this virtual environment first on
   ``PATH`` (``console``: only the ``$ `` lines; the others are output). A line may run
   ``rjbatch`` or ``python``; each must exit 0.
+  A line ``EXPRESSION  # -> VALUE`` (VALUE a Python literal, perhaps followed by more
+  words) asserts that the expression gives that value.
 * ``yaml``/``json``/``toml`` blocks must parse; ``text`` blocks are not code.
 
 A block that cannot run as written says so in an HTML comment right above its fence
@@ -158,6 +160,14 @@ protocol = os.fdopen(os.dup(1), "w", buffering=1)
 os.dup2(2, 1)  # what child processes print must not reach the protocol
 module = types.ModuleType(sys.argv[1])
 sys.modules[module.__name__] = module
+
+
+def check(got, documented):
+    if got != documented:
+        raise AssertionError(f"{got!r}, not the documented {documented!r}")
+
+
+module._docs_check = check
 for request in sys.stdin:
     request = json.loads(request)
     out = io.StringIO()
@@ -232,6 +242,33 @@ def documents(tmp_path_factory):
     yield get
     for document in opened.values():
         document.close()
+
+
+ARROW = re.compile(r"^(\s*)(\S.*?)\s+#\s*->\s*(.+)$")
+
+
+def with_checks(code: str) -> str:
+    """``EXPR  # -> VALUE ...`` lines become assertions that EXPR == VALUE."""
+    out = []
+    for line in code.splitlines():
+        found = ARROW.match(line)
+        value = found and next((text for text in literal_prefixes(found.group(3))), None)
+        if found and value is not None:
+            indent, expression = found.group(1), found.group(2)
+            line = f"{indent}_docs_check(({expression}), {value})"
+        out.append(line)
+    return "\n".join(out) + "\n"
+
+
+def literal_prefixes(text: str):
+    """The longest start of ``text`` that is a Python literal."""
+    import ast
+
+    for end in range(len(text), 0, -1):
+        with contextlib.suppress(ValueError, SyntaxError, TypeError):
+            ast.literal_eval(text[:end])
+            yield text[:end]
+            return
 
 
 # -- shell lines -----------------------------------------------------------------------
@@ -379,7 +416,7 @@ def run_block(block: Block, documents) -> None:
         if "ellipsis" in block.markers:
             code = re.sub(r"(?m)^(\s*)\.\.\.\s*$", lambda m: m.group(1) + block.markers["ellipsis"].strip(),
                           code)
-        document.python(code, block.first_code_line)
+        document.python(with_checks(code), block.first_code_line)
     elif block.language in SHELL:
         commands = shell_commands(block)
         assert commands, f"{block.name}: no command to run"
