@@ -35,7 +35,7 @@ class TabularInput(BatchJobMixin):
     tabular_input_options: ClassVar[dict[str, Any]] = {}  # allowed_columns, required_columns, ...
 
     def configure_categories(self, inputs: list[InputCategory], outputs: list[OutputCategory]) -> None:
-        super().configure_categories(inputs, outputs)  # type: ignore[misc]
+        super().configure_categories(inputs, outputs)
         main = next(c for c in inputs if c.name == "main")
         unknown = set(self.tabular_input_options) - set(_INPUT_OPTIONS)
         if unknown:
@@ -66,7 +66,7 @@ class TabularOutput(BatchJobMixin):
     output_categories: Any
 
     def configure_categories(self, inputs: list[InputCategory], outputs: list[OutputCategory]) -> None:
-        super().configure_categories(inputs, outputs)  # type: ignore[misc]
+        super().configure_categories(inputs, outputs)
         if not outputs:  # rows that are thrown away are no output: collect main
             from rjbatch.batch.categories import OutputCategory
 
@@ -89,4 +89,4 @@ class TabularOutput(BatchJobMixin):
 
     def output_rows(self, category: str = "main") -> Iterator[Any]:
         """The output as dicts, in upload order (the same as ``output``)."""
-        return self.output(category)  # type: ignore[attr-defined,no-any-return]
+        return self.output(category)

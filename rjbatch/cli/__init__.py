@@ -12,7 +12,7 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import rjbatch
 from rjbatch import config
@@ -20,6 +20,9 @@ from rjbatch.batch import BatchJob
 from rjbatch.codecs.errors import CodecError
 from rjbatch.errors import ConfigurationError, InvalidTransition, JobNotFound, RjbatchError
 from rjbatch.job import Action, Job, registry
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 Command = Callable[[argparse.Namespace], int]
 _commands: dict[str, Command] = {}
@@ -85,7 +88,7 @@ def print_json(data: Any) -> None:
     print(json.dumps(data, indent=2, default=str, ensure_ascii=False))
 
 
-def stderr_console():
+def stderr_console() -> Console:
     from rich.console import Console
 
     return Console(stderr=True)
@@ -281,7 +284,7 @@ def _latest_completed(class_name: str | None) -> BatchJob:
     if job is None:
         named = f" {cls.__name__}" if class_name else ""
         raise JobNotFound(f"no completed{named} batch job to download (see rjbatch jobs --state completed)")
-    return job  # type: ignore[return-value]
+    return job
 
 
 @command("failed")

@@ -559,7 +559,7 @@ def _render_erb(text: str, path: str) -> str:
 
 def _yaml_loader() -> Any:
     try:
-        import yaml  # type: ignore[import-untyped]  # types-PyYAML is not in the test extras
+        import yaml
     except ImportError:  # pragma: no cover - depends on the environment
         raise EncryptionConfigError(
             "reading a Symmetric Encryption config needs PyYAML (pip install pyyaml)"
@@ -572,7 +572,10 @@ def _yaml_loader() -> Any:
         return base64.b64decode("".join(loader.construct_scalar(node).split()))
 
     Loader.add_constructor("!binary", binary)  # Psych writes binary strings as `!binary`
-    Loader.add_constructor("!ruby/string:ActiveSupport::SafeBuffer", yaml.SafeLoader.construct_yaml_str)
+    def text(loader: Any, node: Any) -> str:
+        return str(loader.construct_scalar(node))  # what SafeLoader does with a plain string
+
+    Loader.add_constructor("!ruby/string:ActiveSupport::SafeBuffer", text)
     return yaml, Loader
 
 

@@ -262,7 +262,7 @@ class JobLifecycle(JobRecord):
         claimed_from = doc.pop("_claimed_from", JobState.QUEUED)
         job = cls._from_doc(doc)
         job._claimed_from = claimed_from
-        return job  # type: ignore[no-any-return]  # _from_doc builds the stored class, a subclass of cls
+        return job  # _from_doc builds the stored class: cls or a subclass of it
 
     def begin(self, context: WorkContext) -> bool:
         """Make a claimed job ready to work on: False when it is not to be worked on now.

@@ -36,7 +36,7 @@ class JobQueries(JobLifecycle):
         doc = cls._store().find_job(str(job_id))
         if doc is None or (cls._classes != ["Job"] and not registry.is_kind_of(doc, cls)):
             raise JobNotFound(f"{cls.__name__} {job_id} not found")
-        return cls._from_doc(doc)  # type: ignore[no-any-return]  # the stored class: a subclass of cls
+        return cls._from_doc(doc)  # the stored class: cls or a subclass of it
 
     @classmethod
     def first(cls) -> Self | None:

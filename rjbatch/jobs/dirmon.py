@@ -16,7 +16,7 @@ import re
 import shutil
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from bson import ObjectId
 
@@ -27,6 +27,9 @@ from rjbatch.job.callbacks import before_create
 from rjbatch.job.exception import JobException
 from rjbatch.job.fields import field
 from rjbatch.plugins import Restart, Singleton
+
+if TYPE_CHECKING:
+    from rjbatch.store.protocol import Store
 
 log = logging.getLogger("rjbatch.dirmon")
 
@@ -113,7 +116,7 @@ class DirmonEntry:
 
     # -- persistence --------------------------------------------------------------------
     @staticmethod
-    def _store():
+    def _store() -> Store:
         from rjbatch.config import get_store
 
         return get_store()

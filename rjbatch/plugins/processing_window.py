@@ -8,7 +8,7 @@ start; one started outside it goes back to the queue with ``run_at`` at the next
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from rjbatch import clock
 from rjbatch.job.callbacks import after_start, before_create, before_retry, before_validation
@@ -33,7 +33,7 @@ class ProcessingWindow(JobMixin):
         opened = cron.previous_time(self.processing_schedule, now + timedelta(seconds=1))
         return now < opened + self.processing_duration
 
-    def _next_window(self):
+    def _next_window(self) -> datetime:
         from rjbatch import cron
 
         return cron.next_time(self.processing_schedule, clock.now())

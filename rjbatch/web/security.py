@@ -297,7 +297,7 @@ def load_users(path: str) -> dict[str, tuple[str, str]]:
 
     A file keeps passwords out of the command line (and ``ps``); store hashes, not passwords.
     """
-    import yaml  # type: ignore[import-untyped]  # JSON is YAML too; types-PyYAML: not in the test extras
+    import yaml
 
     try:
         with open(path, encoding="utf-8") as file:

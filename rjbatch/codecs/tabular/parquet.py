@@ -32,8 +32,8 @@ from .errors import TabularError, check_one_file
 # pyarrow is imported here, but only read_parquet and write_parquet need it: without it they
 # raise TabularError saying what to install (the rest of rjbatch works without it)
 try:
-    import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no type stubs
-    import pyarrow.parquet as pq  # type: ignore[import-untyped]  # (pyarrow-stubs is separate)
+    import pyarrow as pa
+    import pyarrow.parquet as pq
 except ImportError as error:
     pa = pq = None
     _MISSING = "" if isinstance(error, ModuleNotFoundError) and error.name == "pyarrow" else f" ({error})"

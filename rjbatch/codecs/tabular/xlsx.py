@@ -36,7 +36,7 @@ PathOrFile = str | os.PathLike | IO[bytes]
 
 def _openpyxl() -> Any:
     try:
-        import openpyxl  # type: ignore[import-untyped]  # no types-openpyxl in the test extras
+        import openpyxl
     except ImportError:  # pragma: no cover - depends on the installation
         raise TabularError(
             "Reading or writing .xlsx needs openpyxl: pip install 'rjbatch[excel]'"
@@ -135,7 +135,7 @@ def is_date_only_format(number_format: str | None) -> bool:
     if not number_format:
         return False
     # no types-openpyxl in the test extras:
-    from openpyxl.styles.numbers import is_date_format  # type: ignore[import-untyped]
+    from openpyxl.styles.numbers import is_date_format
 
     if not is_date_format(number_format):
         return False
@@ -196,7 +196,7 @@ def write_xlsx(
     """
     openpyxl = _openpyxl()
     # no types-openpyxl in the test extras:
-    from openpyxl.utils.exceptions import IllegalCharacterError  # type: ignore[import-untyped]
+    from openpyxl.utils.exceptions import IllegalCharacterError
 
     workbook = openpyxl.Workbook(write_only=True)
     worksheet = workbook.create_sheet(title=sheet_name)
