@@ -522,6 +522,16 @@ def test_docs_name_only_commands_and_options_that_exist(cli) -> None:
     assert not wrong, "\n".join(wrong)
 
 
+def test_every_command_and_option_of_the_help_is_in_the_docs(cli) -> None:
+    text = "\n".join(path.read_text() for path in DOCUMENTS)
+    top, commands = cli
+    missing = [f"rjbatch {name}" for name in commands if f"rjbatch {name}" not in text
+               and f"|{name}" not in text and f"{name}|" not in text]
+    missing += [f"rjbatch {name} {option}" for name, (options, _) in commands.items()
+                for option in sorted(options | top) if option != "--help" and option not in text]
+    assert not missing, "undocumented: " + ", ".join(missing)
+
+
 def test_every_block_is_run_or_marked() -> None:
     """The collector sees every fence: none is silently left out."""
     fences = sum(len(re.findall(r"(?m)^\s*(?:```|~~~)", p.read_text())) for p in DOCUMENTS)
