@@ -34,7 +34,6 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Iterator, Sequence
-from functools import lru_cache
 from typing import Any
 from urllib.parse import unquote
 
@@ -50,11 +49,12 @@ from rjbatch.job.fields import to_utc
 from rjbatch.store import sqlfilter
 from rjbatch.store.protocol import Doc, Filter
 from rjbatch.store.sqlbase import (
-    COLUMN_FIELDS,
+    DATETIMES,
     DIRMON_COLUMNS,
     JOB_COLUMNS,
     SERVER_COLUMNS,
     SQLStore,
+    datetime_shapes,
     read_statements,
 )
 from rjbatch.store.sqlfilter import Dialect, encode_value, where_clause
@@ -150,19 +150,24 @@ SERVERS = _dialect({c: c for c in SERVER_COLUMNS})
 DIRMON = _dialect(DIRMON_COLUMNS)
 
 
-@lru_cache(maxsize=1)
-def statements() -> dict[str, str]:
-    """The named SQL blocks of ``postgres.sql``, without their comment lines."""
-    return read_statements("postgres.sql", skip_comments=True)
+# every statement this store runs: the shared ones (with psycopg's %s), then postgres.sql's
+# own (read once)
+SQL = {**read_statements("sqlbase.sql", placeholder="%s"), **read_statements("postgres.sql")}
 
 
 def _assignments(columns: dict[str, Any], rest: Doc) -> tuple[str, list[Any]]:
-    """``SET`` text for real columns, and a merge into ``doc`` for every other field."""
+    """``SET`` text for real columns, and a merge into ``doc`` for every other field.
+
+    The record of where the document holds datetimes (``sqlbase.DATETIMES``) follows:
+    the changed fields' entries go, those that hold datetimes now come in.
+    """
     parts = [f"{column} = %s" for column in columns]
     params = list(columns.values())
     if rest:
-        parts.append("doc = doc || %s::jsonb")
-        params.append(dumps(rest))
+        parts.append("doc = jsonb_set(doc || %s::jsonb, %s::text[],"
+                     " (coalesce(jsonb_extract_path(doc, %s), jsonb_build_object()) - %s::text[])"
+                     " || %s::jsonb)")
+        params += [dumps(rest), [DATETIMES], DATETIMES, list(rest), dumps(datetime_shapes(rest))]
     return ", ".join(parts), params
 
 
@@ -257,6 +262,10 @@ def _same(value: Any) -> Any:
     return value
 
 
+def _list(value: Any) -> list[Any]:
+    return list(value)
+
+
 class PostgresStore(SQLStore):
     """The PostgreSQL implementation of :class:`rjbatch.store.protocol.Store`."""
 
@@ -264,19 +273,17 @@ class PostgresStore(SQLStore):
     _no_limit = None
     _integrity_error = psycopg.errors.IntegrityError
     _unique_violation = psycopg.errors.UniqueViolation
+    SQL = SQL
     JOBS = JOBS
     SERVERS = SERVERS
     DIRMON = DIRMON
     _assignments = staticmethod(_assignments)
     _dumps = staticmethod(dumps)
     _column_value = staticmethod(column_value)
-    _classes_value = staticmethod(list)
+    _classes_value = staticmethod(_list)
+    _class_names = staticmethod(_list)
     _load_doc = staticmethod(_same)  # psycopg reads jsonb as a dict
-    _plain = staticmethod(_same)  # rows are dicts already
-
-    @property
-    def _save_dirmon_sql(self) -> str:  # type: ignore[override]
-        return statements()["save_dirmon_entry"]
+    _load_json = staticmethod(_same)
 
     def _insert_mark(self, column: str) -> str:
         return "%s::jsonb" if column == "doc" else "%s"
@@ -313,12 +320,12 @@ class PostgresStore(SQLStore):
         _connections.add(connection)
         try:
             with self._guard(connection, "cannot use PostgreSQL at"):
-                connection.execute("SET TIME ZONE 'UTC'")
+                connection.execute(SQL["use_utc"])
                 # where an older rjbatch kept its tables: the connection's own search_path
                 legacy = None if self._migrated else self._legacy_schema(connection)
                 self._use_schema(connection)
                 self._migrate(connection, legacy)
-                connection.execute(f"LISTEN {CHANNEL}")
+                connection.execute(SQL["listen"])
         except BaseException:
             connection.close()
             raise
@@ -354,15 +361,15 @@ class PostgresStore(SQLStore):
 
     @staticmethod
     def _recorded_version(connection: psycopg.Connection) -> int:
-        row = connection.execute("SELECT to_regclass('rjbatch_schema') IS NOT NULL AS present").fetchone()
+        row = connection.execute(SQL["has_version_table"]).fetchone()
         if not row["present"]:
             return 0
-        row = connection.execute("SELECT coalesce(max(version), 0) AS version FROM rjbatch_schema").fetchone()
-        return row["version"]
+        row = connection.execute(SQL["schema_version"]).fetchone()
+        return int(row["version"])
 
     def _use_schema(self, connection: psycopg.Connection) -> None:
         """Only this store's schema on the path: every unqualified name in the SQL is its."""
-        connection.execute("SELECT set_config('search_path', %s, false)", [f'"{self.schema}"'])
+        connection.execute(SQL["set_search_path"], [f'"{self.schema}"'])
 
     @staticmethod
     def _legacy_schema(connection: psycopg.Connection) -> str | None:
@@ -371,9 +378,7 @@ class PostgresStore(SQLStore):
         That is where rjbatch before the schema of its own created its tables (usually
         ``public``); None when there is none.
         """
-        row = connection.execute(
-            "SELECT n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
-            " WHERE c.oid = to_regclass(%s)", [VERSION_TABLE]).fetchone()
+        row = connection.execute(SQL["schema_of_table"], [VERSION_TABLE]).fetchone()
         return row["nspname"] if row else None
 
     def _migrate(self, connection: psycopg.Connection, legacy: str | None = None) -> None:
@@ -383,7 +388,7 @@ class PostgresStore(SQLStore):
         if current < SCHEMA_VERSION:
             with connection.transaction():
                 # one process migrates; the others wait here, then find nothing to do
-                connection.execute("SELECT pg_advisory_xact_lock(%s)", [_MIGRATION_LOCK])
+                connection.execute(SQL["lock_migrations"], [_MIGRATION_LOCK])
                 self._create_schema(connection)
                 current = self._recorded_version(connection)
                 if current == 0 and legacy is not None and legacy != self.schema:
@@ -391,13 +396,10 @@ class PostgresStore(SQLStore):
                     current = self._recorded_version(connection)
                 if current == 0:
                     self._refuse_foreign_tables(connection)
-                connection.execute(
-                    "CREATE TABLE IF NOT EXISTS rjbatch_schema ("
-                    " version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
-                )
+                connection.execute(SQL["create_version_table"])
                 for version in range(current + 1, SCHEMA_VERSION + 1):
-                    connection.execute(statements()[f"schema_{version}"])  # several statements
-                    connection.execute("INSERT INTO rjbatch_schema (version) VALUES (%s)", [version])
+                    connection.execute(SQL[f"schema_{version}"])  # several statements
+                    connection.execute(SQL["record_version"], [version])
         if current > SCHEMA_VERSION:
             raise StoreError(
                 f"database {safe_url(self.url)} has schema version {current}; this rjbatch "
@@ -408,11 +410,11 @@ class PostgresStore(SQLStore):
     def _create_schema(self, connection: psycopg.Connection) -> None:
         """``CREATE SCHEMA`` unless it exists (so a schema made by an administrator
         needs no CREATE privilege on the database)."""
-        if connection.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", [self.schema]).fetchone():
+        if connection.execute(SQL["schema_exists"], [self.schema]).fetchone():
             return
         try:
             with connection.transaction():
-                connection.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(self.schema)))
+                connection.execute(sql.SQL(SQL["create_schema"]).format(schema=sql.Identifier(self.schema)))
         except psycopg.errors.InsufficientPrivilege:
             raise StoreError(
                 f"cannot create schema {self.schema!r} in {safe_url(self.url)}: permission denied"
@@ -421,10 +423,7 @@ class PostgresStore(SQLStore):
         self._use_schema(connection)  # the path named a schema that did not exist yet
 
     def _tables_in(self, connection: psycopg.Connection, schema: str) -> set[str]:
-        rows = connection.execute(
-            "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
-            " WHERE n.nspname = %s AND c.relname = ANY(%s) AND c.relkind IN ('r', 'p', 'v', 'm', 'f')",
-            [schema, [*TABLES, VERSION_TABLE]]).fetchall()
+        rows = connection.execute(SQL["tables_in_schema"], [schema, [*TABLES, VERSION_TABLE]]).fetchall()
         return {row["relname"] for row in rows}
 
     def _refuse_foreign_tables(self, connection: psycopg.Connection) -> None:
@@ -442,11 +441,7 @@ class PostgresStore(SQLStore):
         own columns; anything else is left alone with an error saying why.
         """
         found = self._tables_in(connection, legacy)
-        rows = connection.execute(
-            "SELECT a.attname, format_type(a.atttypid, a.atttypmod) AS type FROM pg_attribute a"
-            " JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace"
-            " WHERE n.nspname = %s AND c.relname = 'jobs' AND a.attnum > 0 AND NOT a.attisdropped",
-            [legacy]).fetchall()
+        rows = connection.execute(SQL["jobs_columns_in_schema"], [legacy]).fetchall()
         columns = {row["attname"]: row["type"] for row in rows}
         if set(TABLES) - found or any(columns.get(name) != kind for name, kind in _JOB_COLUMNS.items()):
             raise StoreError(
@@ -456,16 +451,17 @@ class PostgresStore(SQLStore):
         self._refuse_foreign_tables(connection)
         source, target = sql.Identifier(legacy), sql.Identifier(self.schema)
         for table in (*TABLES, VERSION_TABLE):
-            connection.execute(sql.SQL("ALTER TABLE {}.{} SET SCHEMA {}").format(
-                source, sql.Identifier(table), target))
+            connection.execute(sql.SQL(SQL["move_table"]).format(
+                source=source, table=sql.Identifier(table), target=target))
         for function in FUNCTIONS:
             name, _, arguments = function.partition("(")
-            exists = connection.execute("SELECT to_regprocedure(%s) IS NOT NULL AS present",
+            exists = connection.execute(SQL["function_exists"],
                                         ['"' + legacy.replace('"', '""') + '".' + function]
                                         ).fetchone()["present"]
-            if exists:  # arguments: a constant of this module, not a value
-                connection.execute(sql.SQL("ALTER FUNCTION {}.{}(" + arguments + " SET SCHEMA {}").format(
-                    source, sql.Identifier(name), target))
+            if exists:  # arguments: a constant of this module (FUNCTIONS), not a value
+                connection.execute(sql.SQL(SQL["move_function"]).format(
+                    source=source, function=sql.Identifier(name), arguments=sql.SQL(arguments.rstrip(")")),
+                    target=target))
         log.warning("moved rjbatch's tables and functions from schema %r to schema %r of %s",
                     legacy, self.schema, safe_url(self.url))
 
@@ -482,10 +478,9 @@ class PostgresStore(SQLStore):
 
     def vacuum(self) -> str:
         """VACUUM (ANALYZE) rjbatch's tables: space of removed rows reused, statistics fresh."""
-        tables = ("jobs", "input_slices", "output_slices", "servers", "dirmon_entries")
-        for table in tables:
-            self._execute(f"VACUUM (ANALYZE) {table}")  # fixed names; VACUUM takes no parameters
-        return f"{safe_url(self.url)}: vacuumed {', '.join(tables)}"
+        for table in TABLES:  # fixed names; VACUUM takes no parameters
+            self._execute(SQL["vacuum"].format(table=table))
+        return f"{safe_url(self.url)}: vacuumed {', '.join(TABLES)}"
 
     def close(self) -> None:
         """Close this process's connections of this store, in every thread."""
@@ -525,7 +520,7 @@ class PostgresStore(SQLStore):
         """
         session = self._session()
         with self._guard(session.connection):
-            session.connection.execute("SELECT 1")
+            session.connection.execute(SQL["round_trip"])
         self._drain(session, 0)
         return session.seen
 
@@ -545,15 +540,6 @@ class PostgresStore(SQLStore):
         session.waited = session.seen
         return True
 
-    # -- documents <-> rows -------------------------------------------------------------
-    @staticmethod
-    def _row_to_doc(row: dict[str, Any]) -> Doc:
-        doc: Doc = row["doc"]
-        for column, name in COLUMN_FIELDS.items():
-            doc[name] = row[column]
-        doc["_classes"] = list(row["classes"])
-        return doc
-
     # -- jobs ---------------------------------------------------------------------------
     def increment_job(self, job_id: str, increments: dict[str, float]) -> bool:
         """Add to numbers inside the document, atomically (``{"statistics.rows": 5}``)."""
@@ -563,31 +549,13 @@ class PostgresStore(SQLStore):
         for name, amount in increments.items():
             expression = f"rjbatch_increment({expression}, %s::text[], %s::numeric)"
             params += [path_parts(name), str(amount)]  # the innermost call comes first
-        sql = statements()["increment_job"].format(increments=expression)
+        sql = SQL["increment_job"].format(increments=expression)
         return self._execute(sql, [*params, job_id]).rowcount > 0
-
-    def count_jobs(self, filter: Filter) -> int:
-        condition, params = where_clause(filter, JOBS)
-        return self._execute(f"SELECT count(*) AS n FROM jobs WHERE {condition}", params).fetchone()["n"]
-
-    def count_jobs_by(self, field: str, filter: Filter) -> dict[Any, int]:
-        params: list[Any] = []
-        expr = JOBS.expr(field, params)
-        condition, condition_params = where_clause(filter, JOBS)
-        rows = self._execute(
-            f"SELECT {expr} AS value, count(*) AS n FROM jobs WHERE {condition} GROUP BY 1",
-            params + condition_params,
-        ).fetchall()
-        return {row["value"]: row["n"] for row in rows}
-
-    def next_run_at(self, now: dt.datetime) -> dt.datetime | None:
-        row = self._execute(statements()["next_run_at"], (to_utc(now),)).fetchone()
-        return row["min"]
 
     def claim_job(self, worker_name: str, now: dt.datetime, filter: Filter | None = None,
                   finished: Sequence[str] = ()) -> Doc | None:
         condition, params = where_clause(filter, JOBS)
-        sql = statements()["claim_job"].format(filter=condition)
+        sql = SQL["claim_job"].format(filter=condition)
         stamp = to_utc(now)
         done = list(finished)  # deleted by the same statement that claims
         row = self._execute(sql, [done, worker_name, stamp, *params, done, stamp, *params, stamp, *params,
@@ -606,28 +574,28 @@ class PostgresStore(SQLStore):
         # one COPY: one statement, so all or nothing
         connection = self._connection()
         with self._guard(connection), connection.cursor() as cursor, \
-                cursor.copy(statements()["copy_input_slices"]) as copy:
+                cursor.copy(SQL["copy_input_slices"]) as copy:
             copy.set_types(["text", "text", "int4", "int8", "int4", "text", "bytea", "text"])
             for s in slices:
                 copy.write_row((job_id, category, s["id"], s["first_record_number"], s["record_count"],
                                 s["serializer"], s["data"], s.get("state", "queued")))
 
     def next_slice_id(self, job_id: str, category: str) -> int:
-        row = self._execute(statements()["next_slice_id"], (job_id, category, job_id, category)).fetchone()
+        row = self._execute(SQL["next_slice_id"], (job_id, category, job_id, category)).fetchone()
         return (row["greatest"] or 0) + 1
 
     def claim_slices(
         self, job_id: str, category: str, worker_name: str, now: dt.datetime, limit: int
     ) -> list[Doc]:
         rows = self._execute(
-            statements()["claim_slices"],
+            SQL["claim_slices"],
             (worker_name, to_utc(now), job_id, category, limit),
         ).fetchall()
-        return sorted(rows, key=lambda s: s["id"])
+        return sorted((self._slice(row) for row in rows), key=lambda s: s["id"])
 
     def release_slices(self, job_id: str, category: str, ids: Sequence[int]) -> None:
         if ids:
-            self._execute(statements()["release_slices"], (job_id, category, list(ids)))
+            self._execute(SQL["release_slices"], (job_id, category, list(ids)))
 
     def complete_slices(self, job_id: str, category: str, done: Sequence[tuple[int, dict[str, Doc]]],
                         worker_name: str | None = None) -> list[int]:
@@ -639,72 +607,16 @@ class PostgresStore(SQLStore):
         columns = list(zip(*outputs.values(), strict=True)) if outputs else [()] * 7
         ids = [slice_id for slice_id, _ in done]
         completed = {row["id"] if isinstance(row, dict) else row[0] for row in self._execute(
-            statements()["complete_slices"],
+            SQL["complete_slices"],
             (job_id, category, ids, worker_name, worker_name, job_id, *(list(column) for column in columns[1:]),
              worker_name),
         ).fetchall()}
         return [i for i in ids if i not in completed]
 
-    def fail_slice(
-        self, job_id: str, category: str, slice_id: int, processing_record_number: int,
-        exception: Doc, outputs: dict[str, Doc], worker_name: str | None = None,
-    ) -> bool:
-        sql = statements()
-        with self._transaction() as connection, connection.cursor() as cursor:
-            cursor.execute(sql["fail_input_slice"], (processing_record_number, dumps(exception), job_id, category,
-                                                      slice_id, worker_name, worker_name))
-            if not cursor.rowcount:
-                return False
-            rows = self._output_rows(job_id, slice_id, outputs)
-            if rows:
-                cursor.executemany(sql["upsert_output_slice"], rows)
-        return True
-
-    def retry_failed_slices(self, job_id: str, category: str) -> int:
-        return self._execute(statements()["retry_failed_slices"], (job_id, category)).rowcount
-
     def requeue_running_slices(self, worker_or_server: str) -> int:
-        return self._execute(statements()["requeue_running_slices"],
+        return self._execute(SQL["requeue_running_slices"],
                              (worker_or_server, worker_or_server + ":")).rowcount
 
     def requeue_job_slices(self, job_id: str, category: str, worker_or_server: str) -> int:
-        return self._execute(statements()["requeue_job_slices"],
+        return self._execute(SQL["requeue_job_slices"],
                              (job_id, category, worker_or_server, worker_or_server + ":")).rowcount
-
-    def count_slices(self, job_id: str, category: str) -> dict[str, tuple[int, int]]:
-        rows = self._execute(statements()["count_slices"], (job_id, category)).fetchall()
-        return {row["state"]: (row["count"], int(row["coalesce"])) for row in rows}
-
-    def count_output_slices(self, job_id: str, category: str) -> tuple[int, int]:
-        row = self._execute(statements()["count_output_slices"], (job_id, category)).fetchone()
-        return row["count"], int(row["coalesce"])
-
-    def read_input_slices(
-        self, job_id: str, category: str, state: str | None = None, after_id: int = 0,
-        limit: int = 100,
-    ) -> list[Doc]:
-        return self._execute(statements()["read_input_slices"],
-                             (job_id, category, after_id, state, state, limit)).fetchall()
-
-    def update_input_slice(self, job_id: str, category: str, slice_id: int, changes: Doc) -> bool:
-        if not changes:  # no UPDATE with nothing to set: does the slice exist?
-            return any(s["id"] == slice_id
-                       for s in self.read_input_slices(job_id, category, after_id=slice_id - 1, limit=1))
-        return super().update_input_slice(job_id, category, slice_id, changes)
-
-    def read_output_slices(
-        self, job_id: str, category: str, after_id: int = 0, limit: int = 100
-    ) -> list[Doc]:
-        return self._execute(statements()["read_output_slices"], (job_id, category, after_id, limit)).fetchall()
-
-    # -- dirmon entries -----------------------------------------------------------------
-    # -- servers ------------------------------------------------------------------------
-    def save_server(self, doc: Doc) -> None:
-        columns, rest = self._server_columns(doc)
-        self._execute(statements()["save_server"],
-                      [columns.get(name) for name in SERVER_COLUMNS] + [dumps(rest)])
-
-    def update_server(self, name: str, changes: Doc, where: Filter | None = None) -> bool:
-        if not changes:
-            return self.find_server(name) is not None
-        return super().update_server(name, changes, where)

@@ -1,7 +1,76 @@
 -- The PostgreSQL store's statements, one named block each; rjbatch/store/postgres.py runs
--- them by name. Parameters are psycopg's %s; {filter} is replaced by a WHERE fragment
--- built from a store filter. schema_N blocks are the versioned migrations, applied in
--- order under an advisory lock and recorded in rjbatch_schema.
+-- them by name, beside the shared ones of sqlbase.sql. Parameters are psycopg's %s;
+-- {filter} is replaced by a WHERE fragment built from a store filter, {increments} by
+-- nested rjbatch_increment calls, {table} by one of the store's fixed table names; the
+-- {schema}, {source}, {target}, {function} and {arguments} of the schema moves are
+-- psycopg sql.Identifier compositions. schema_N blocks are the versioned migrations,
+-- applied in order under an advisory lock and recorded in rjbatch_schema.
+
+-- name: use_utc
+-- timestamptz values come back in UTC
+SET TIME ZONE 'UTC';
+
+-- name: listen
+-- idle workers wait for the notifications the rjbatch_notify triggers send
+LISTEN rjbatch;
+
+-- name: set_search_path
+SELECT set_config('search_path', %s, false);
+
+-- name: round_trip
+-- a notification committed before this is delivered ahead of its reply
+SELECT 1;
+
+-- name: vacuum
+VACUUM (ANALYZE) {table};
+
+-- name: has_version_table
+SELECT to_regclass('rjbatch_schema') IS NOT NULL AS present;
+
+-- name: schema_version
+SELECT coalesce(max(version), 0) AS version FROM rjbatch_schema;
+
+-- name: schema_of_table
+-- where a table name resolves on the connection's search_path
+SELECT n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.oid = to_regclass(%s);
+
+-- name: lock_migrations
+-- one process migrates; the others wait for the end of its transaction
+SELECT pg_advisory_xact_lock(%s);
+
+-- name: create_version_table
+CREATE TABLE IF NOT EXISTS rjbatch_schema (
+    version    integer PRIMARY KEY,
+    applied_at timestamptz NOT NULL DEFAULT now()
+);
+
+-- name: record_version
+INSERT INTO rjbatch_schema (version) VALUES (%s);
+
+-- name: schema_exists
+SELECT 1 FROM pg_namespace WHERE nspname = %s;
+
+-- name: create_schema
+CREATE SCHEMA {schema};
+
+-- name: tables_in_schema
+SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = %s AND c.relname = ANY(%s) AND c.relkind IN ('r', 'p', 'v', 'm', 'f');
+
+-- name: jobs_columns_in_schema
+SELECT a.attname, format_type(a.atttypid, a.atttypmod) AS type FROM pg_attribute a
+JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = %s AND c.relname = 'jobs' AND a.attnum > 0 AND NOT a.attisdropped;
+
+-- name: move_table
+ALTER TABLE {source}.{table} SET SCHEMA {target};
+
+-- name: function_exists
+SELECT to_regprocedure(%s) IS NOT NULL AS present;
+
+-- name: move_function
+ALTER FUNCTION {source}.{function}({arguments}) SET SCHEMA {target};
 
 -- name: schema_1
 CREATE TABLE jobs (
@@ -161,9 +230,6 @@ WHERE jobs.id = coalesce((SELECT id FROM queued), (SELECT id FROM batch))
   AND (jobs.state = 'queued' OR (jobs.state = 'running' AND jobs.sub_state = 'processing'))
 RETURNING jobs.*, EXISTS (SELECT 1 FROM queued) AS claimed_from_queue;
 
--- name: next_run_at
-SELECT min(run_at) FROM jobs WHERE state = 'queued' AND run_at > %s;
-
 -- name: increment_job
 UPDATE jobs SET doc = {increments} WHERE id = %s;
 
@@ -227,10 +293,6 @@ SET state = 'failed', worker_name = NULL, failure_count = failure_count + 1,
 WHERE job_id = %s AND category = %s AND id = %s
   AND (%s::text IS NULL OR (state = 'running' AND worker_name = %s::text));
 
--- name: retry_failed_slices
-UPDATE input_slices SET state = 'queued', worker_name = NULL, started_at = NULL
-WHERE job_id = %s AND category = %s AND state = 'failed';
-
 -- name: requeue_running_slices
 -- a dead server's (or worker's) slices, whatever job they belong to: the name itself,
 -- or names that continue it with ":" ("host:12" matches "host:12:3", not "host:123")
@@ -241,22 +303,6 @@ WHERE state = 'running' AND (worker_name = %s OR starts_with(worker_name, %s));
 UPDATE input_slices SET state = 'queued', worker_name = NULL, started_at = NULL
 WHERE job_id = %s AND category = %s AND state = 'running'
   AND (worker_name = %s OR starts_with(worker_name, %s));
-
--- name: count_slices
-SELECT state, count(*), coalesce(sum(record_count), 0) FROM input_slices
-WHERE job_id = %s AND category = %s GROUP BY state;
-
--- name: count_output_slices
-SELECT count(*), coalesce(sum(record_count), 0) FROM output_slices
-WHERE job_id = %s AND category = %s;
-
--- name: read_input_slices
-SELECT * FROM input_slices
-WHERE job_id = %s AND category = %s AND id > %s AND (%s::text IS NULL OR state = %s)
-ORDER BY id LIMIT %s;
-
--- name: read_output_slices
-SELECT * FROM output_slices WHERE job_id = %s AND category = %s AND id > %s ORDER BY id LIMIT %s;
 
 -- name: save_dirmon_entry
 INSERT INTO dirmon_entries (id, name, pattern, state, doc) VALUES (%s, %s, %s, %s, %s::jsonb)

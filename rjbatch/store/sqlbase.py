@@ -12,12 +12,15 @@ its own SQL, connections and the methods whose SQL genuinely differs.
 
 from __future__ import annotations
 
+import contextlib
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime
 from importlib import resources
 from typing import Any
 
 from rjbatch.errors import SingletonTaken, StoreError
+from rjbatch.job.fields import parse_datetime, to_utc
 from rjbatch.store.protocol import Doc, Filter, Order, check_field_names
 from rjbatch.store.sqlfilter import Dialect, encode_value, order_clause, where_clause
 
@@ -29,12 +32,20 @@ JOB_COLUMNS = {
 }
 COLUMN_FIELDS = {column: name for name, column in JOB_COLUMNS.items()}
 SERVER_COLUMNS = ("name", "state", "max_workers", "started_at", "heartbeat_at")
+# the timestamp columns of each table: read back as aware UTC datetimes
+JOB_TIME_COLUMNS = ("run_at", "expires_at", "created_at", "started_at", "completed_at")
+SERVER_TIME_COLUMNS = ("started_at", "heartbeat_at")
+SLICE_TIME_COLUMNS = ("started_at",)
 SLICE_COLUMNS = ("data", "record_count", "serializer", "state", "processing_record_number")
 DIRMON_COLUMNS = {"_id": "id", "name": "name", "pattern": "pattern", "state": "state"}
 
 
-def read_statements(filename: str, *, skip_comments: bool = False) -> dict[str, str]:
-    """The named SQL blocks (``-- name: x``) of a ``.sql`` file beside this module."""
+def read_statements(filename: str, *, placeholder: str = "?") -> dict[str, str]:
+    """The named SQL blocks (``-- name: x``) of a ``.sql`` file beside this module.
+
+    Whole-line comments are left out; ``placeholder`` replaces the ``?`` parameters of
+    a file written for SQLite (the shared ``sqlbase.sql``) with another backend's.
+    """
     text = resources.files("rjbatch.store").joinpath(filename).read_text()
     blocks: dict[str, str] = {}
     name = None
@@ -43,47 +54,128 @@ def read_statements(filename: str, *, skip_comments: bool = False) -> dict[str, 
         if match:
             name = match.group(1)
             blocks[name] = ""
-        elif name and not (skip_comments and line.lstrip().startswith("--")):
+        elif name and not line.lstrip().startswith("--"):
             blocks[name] += line + "\n"
+    blocks = {key: block.strip() + "\n" for key, block in blocks.items()}
+    if placeholder != "?":
+        blocks = {key: block.replace("?", placeholder) for key, block in blocks.items()}
     return blocks
 
 
+# -- datetimes inside JSON documents -------------------------------------------------------
+# JSON has no datetime, so a document column keeps a datetime as its ISO text (what filters
+# and sorts compare). Where a document held datetimes is recorded beside them, under this
+# key, so a read gives back datetimes, not text: ``{"throttled_at": 1, "failed_at_list":
+# {"0": 1, "1": 1}}`` (1: this value; an object: these keys or list indexes inside it).
+# No field of a record can have this name (names starting with "_" are not stored as fields).
+DATETIMES = "_datetimes"
+
+
+def datetime_shape(value: Any) -> Any:
+    """Where ``value`` holds datetimes: 1 (it is one), a dict of keys or list indexes to
+    their shapes, or None (none inside)."""
+    if isinstance(value, datetime):
+        return 1
+    if isinstance(value, dict):
+        items: Iterable[tuple[Any, Any]] = value.items()
+    elif isinstance(value, list | tuple):
+        items = enumerate(value)
+    else:
+        return None
+    shape = {str(key): inner for key, item in items if (inner := datetime_shape(item)) is not None}
+    return shape or None
+
+
+def datetime_shapes(fields: Doc) -> dict[str, Any]:
+    """The shape of each field holding datetimes (fields holding none are left out)."""
+    return {name: shape for name, value in fields.items() if (shape := datetime_shape(value)) is not None}
+
+
+def with_datetimes(fields: Doc) -> Doc:
+    """A document as stored: its fields, and where they hold datetimes (if they do)."""
+    shapes = datetime_shapes(fields)
+    return {**fields, DATETIMES: shapes} if shapes else fields
+
+
+def _restore(value: Any, shape: Any) -> Any:
+    if shape == 1:
+        return parse_datetime(value) if isinstance(value, str) else value
+    if isinstance(shape, dict):
+        if isinstance(value, dict):
+            for key, inner in shape.items():
+                if key in value:
+                    value[key] = _restore(value[key], inner)
+        elif isinstance(value, list):
+            for key, inner in shape.items():
+                index = int(key)
+                if index < len(value):
+                    value[index] = _restore(value[index], inner)
+    return value
+
+
+def restore_datetimes(doc: Doc) -> Doc:
+    """A stored document with its datetimes back (and the record of where they were gone)."""
+    shapes = doc.pop(DATETIMES, None)
+    if shapes:
+        _restore(doc, shapes)
+    return doc
+
+
+def column_datetime(value: Any) -> datetime | None:
+    """A timestamp column's value (text in SQLite, a datetime in PostgreSQL) as aware UTC."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        return parse_datetime(value)
+    return to_utc(value)
+
+
+SHARED_SQL = read_statements("sqlbase.sql")
+
+
 class SQLStore:
-    """The dialect-independent part of the SQL implementations of the store protocol."""
+    """The dialect-independent part of the SQL implementations of the store protocol.
+
+    Its statements are ``SQL`` (``sqlbase.sql``'s, then the backend's own ``.sql`` file's,
+    which win on a shared name), each backend loading them once at import.
+    """
 
     # set by each backend
+    SQL: dict[str, str] = SHARED_SQL  # the named statements, read once at import
     _p: str = "?"  # the parameter placeholder
     _no_limit: Any = None  # the LIMIT parameter that means "no limit"
     _integrity_error: type[Exception] = Exception  # a failed insert of a job
     _unique_violation: type[Exception] = Exception  # a second dirmon entry on one pattern
-    _save_dirmon_sql: str = ""
     JOBS: Dialect
     SERVERS: Dialect
     DIRMON: Dialect
 
     # -- backend hooks ------------------------------------------------------------------
-    def _execute(self, sql: str, params: Any = ()) -> Any:
+    def _execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
         raise NotImplementedError
 
-    def _transaction(self) -> Any:
+    def _transaction(self) -> contextlib.AbstractContextManager[Any]:
+        """A transaction on this thread's connection (the connection, to run statements on)."""
         raise NotImplementedError
 
     @staticmethod
     def _assignments(columns: dict[str, Any], rest: Doc) -> tuple[str, list[Any]]:
+        """``SET`` text and parameters for real columns and document fields."""
         raise NotImplementedError
 
     @staticmethod
     def _dumps(value: Any) -> str:
+        """JSON text the backend's document column takes."""
         raise NotImplementedError
 
     @staticmethod
-    def _row_to_doc(row: Any) -> Doc:
-        raise NotImplementedError
-
-    _column_value: Callable[[Any], Any] = staticmethod(encode_value)
+    def _column_value(value: Any) -> Any:
+        """A parameter compared with or written to a real column."""
+        return encode_value(value)
 
     @staticmethod
     def _classes_value(classes: Any) -> Any:
+        """The ``classes`` column's value for a job's class names."""
         raise NotImplementedError
 
     @staticmethod
@@ -92,72 +184,140 @@ class SQLStore:
         raise NotImplementedError
 
     @staticmethod
-    def _plain(row: Any) -> Doc:
-        """A row as a plain dict."""
+    def _load_json(value: Any) -> Any:
+        """A JSON column's value (an input slice's ``exception``) as Python values."""
         raise NotImplementedError
+
+    def _doc_text(self, fields: Doc) -> str:
+        """A document column's text: the fields, and where they hold datetimes."""
+        return self._dumps(with_datetimes(fields))
+
+    def _document(self, value: Any) -> Doc:
+        """A row's ``doc`` column as a document, its datetimes restored."""
+        return restore_datetimes(self._load_doc(value))
 
     # -- slices -------------------------------------------------------------------------
     @staticmethod
-    def _output_rows(job_id: str, slice_id: int, outputs: dict[str, Doc]) -> list[tuple]:
+    def _output_rows(job_id: str, slice_id: int, outputs: dict[str, Doc]) -> list[tuple[Any, ...]]:
         return [(job_id, name, slice_id, out["first_record_number"], out["record_count"],
                  out["serializer"], out["data"]) for name, out in outputs.items()]
 
+    def _slice(self, row: Any) -> Doc:
+        """An input slice row as a slice: ``exception`` a dict, ``started_at`` a datetime."""
+        piece = dict(row)
+        if piece.get("exception"):
+            piece["exception"] = self._load_json(piece["exception"])
+        piece["started_at"] = column_datetime(piece.get("started_at"))
+        return piece
+
     def output_slices_for(self, job_id: str, slice_id: int) -> dict[str, Doc]:
-        p = self._p
-        rows = self._execute(f"SELECT * FROM output_slices WHERE job_id = {p} AND id = {p}",
-                             (job_id, slice_id)).fetchall()
-        return {row["category"]: self._plain(row) for row in rows}
+        rows = self._execute(self.SQL["output_slices_for"], (job_id, slice_id)).fetchall()
+        return {row["category"]: dict(row) for row in rows}
 
     def update_input_slice(self, job_id: str, category: str, slice_id: int, changes: Doc) -> bool:
         unknown = set(changes) - set(SLICE_COLUMNS)
         if unknown:
             raise StoreError(f"cannot change slice fields {sorted(unknown)}")
+        if not changes:  # no UPDATE with nothing to set: does the slice exist?
+            return any(s["id"] == slice_id
+                       for s in self.read_input_slices(job_id, category, after_id=slice_id - 1, limit=1))
         p = self._p
-        parts = ", ".join(f"{name} = {p}" for name in changes)
+        parts = ", ".join(f"{name} = {p}" for name in changes)  # names: SLICE_COLUMNS only
         return self._execute(
-            f"UPDATE input_slices SET {parts} WHERE job_id = {p} AND category = {p} AND id = {p}",
+            self.SQL["update_input_slice"].format(assignments=parts),
             (*changes.values(), job_id, category, slice_id),
         ).rowcount > 0
 
     def delete_slices(self, job_id: str, category: str | None = None, kind: str | None = None,
                       from_id: int = 0) -> int:
-        p = self._p
         tables = {"input": ["input_slices"], "output": ["output_slices"]}.get(
             kind or "", ["input_slices", "output_slices"])
-        condition = f"job_id = {p} AND id >= {p}" + ("" if category is None else f" AND category = {p}")
-        params = (job_id, from_id) + (() if category is None else (category,))
+        if category is None:
+            sql, params = self.SQL["delete_slices"], (job_id, from_id)
+        else:
+            sql, params = self.SQL["delete_category_slices"], (job_id, from_id, category)
         deleted = 0
         with self._transaction() as connection:
             for table in tables:
-                deleted += connection.execute(f"DELETE FROM {table} WHERE {condition}", params).rowcount
-        return deleted
+                deleted += connection.execute(sql.format(table=table), params).rowcount
+        return int(deleted)
+
+    def fail_slice(
+        self, job_id: str, category: str, slice_id: int, processing_record_number: int,
+        exception: Doc, outputs: dict[str, Doc], worker_name: str | None = None,
+    ) -> bool:
+        sql = self.SQL
+        with self._transaction() as connection:
+            failed = connection.execute(sql["fail_input_slice"], self._fail_params(
+                job_id, category, slice_id, processing_record_number, exception, worker_name)).rowcount
+            rows = self._output_rows(job_id, slice_id, outputs) if failed else []
+            if rows:
+                with contextlib.closing(connection.cursor()) as cursor:
+                    cursor.executemany(sql["upsert_output_slice"], rows)
+        return bool(failed)
+
+    def _fail_params(self, job_id: str, category: str, slice_id: int, processing_record_number: int,
+                     exception: Doc, worker_name: str | None) -> list[Any]:
+        """The parameters of ``fail_input_slice`` (the fence, ``worker_name``, written twice)."""
+        return [processing_record_number, self._dumps(exception), job_id, category, slice_id,
+                worker_name, worker_name]
+
+    def retry_failed_slices(self, job_id: str, category: str) -> int:
+        return int(self._execute(self.SQL["retry_failed_slices"], (job_id, category)).rowcount)
+
+    def count_slices(self, job_id: str, category: str) -> dict[str, tuple[int, int]]:
+        rows = self._execute(self.SQL["count_slices"], (job_id, category)).fetchall()
+        return {row["state"]: (row["slices"], int(row["records"])) for row in rows}
+
+    def count_output_slices(self, job_id: str, category: str) -> tuple[int, int]:
+        row = self._execute(self.SQL["count_output_slices"], (job_id, category)).fetchone()
+        return row["slices"], int(row["records"])
+
+    def read_input_slices(
+        self, job_id: str, category: str, state: str | None = None, after_id: int = 0,
+        limit: int = 100,
+    ) -> list[Doc]:
+        if state:
+            rows = self._execute(self.SQL["read_input_slices_in_state"],
+                                 (job_id, category, after_id, state, limit)).fetchall()
+        else:
+            rows = self._execute(self.SQL["read_input_slices"], (job_id, category, after_id, limit)).fetchall()
+        return [self._slice(row) for row in rows]
+
+    def read_output_slices(
+        self, job_id: str, category: str, after_id: int = 0, limit: int = 100
+    ) -> list[Doc]:
+        rows = self._execute(self.SQL["read_output_slices"], (job_id, category, after_id, limit)).fetchall()
+        return [dict(row) for row in rows]
 
     # -- dirmon entries -----------------------------------------------------------------
     def save_dirmon_entry(self, doc: Doc) -> None:
         rest = {k: v for k, v in doc.items() if k not in DIRMON_COLUMNS}
         try:
-            self._execute(self._save_dirmon_sql,
-                          (doc["_id"], doc["name"], doc["pattern"], doc["state"], self._dumps(rest)))
+            self._execute(self.SQL["save_dirmon_entry"],
+                          (doc["_id"], doc["name"], doc["pattern"], doc["state"], self._doc_text(rest)))
         except self._unique_violation:
             raise StoreError(f"another dirmon entry already watches {doc['pattern']!r}") from None
 
     def find_dirmon_entries(self, filter: Filter | None = None) -> list[Doc]:
         condition, params = where_clause(filter, self.DIRMON)
-        rows = self._execute(f"SELECT * FROM dirmon_entries WHERE {condition} ORDER BY name", params).fetchall()
+        rows = self._execute(self.SQL["find_dirmon_entries"].format(filter=condition), params).fetchall()
         docs = []
         for row in rows:
-            doc = self._load_doc(row["doc"])
+            doc = self._document(row["doc"])
             doc.update(_id=row["id"], name=row["name"], pattern=row["pattern"], state=row["state"])
             docs.append(doc)
         return docs
 
     def delete_dirmon_entry(self, entry_id: str) -> bool:
-        return self._execute(f"DELETE FROM dirmon_entries WHERE id = {self._p}", (entry_id,)).rowcount > 0
+        return bool(self._execute(self.SQL["delete_dirmon_entry"], (entry_id,)).rowcount > 0)
 
     # -- servers ------------------------------------------------------------------------
     def _server_row_to_doc(self, row: Any) -> Doc:
-        doc: Doc = self._load_doc(row["doc"])
+        doc: Doc = self._document(row["doc"])
         doc.update({name: row[name] for name in SERVER_COLUMNS})
+        for name in SERVER_TIME_COLUMNS:
+            doc[name] = column_datetime(doc[name])
         return doc
 
     def _server_columns(self, doc: Doc) -> tuple[dict[str, Any], Doc]:
@@ -165,25 +325,32 @@ class SQLStore:
         rest = {k: v for k, v in doc.items() if k not in SERVER_COLUMNS}
         return columns, rest
 
+    def save_server(self, doc: Doc) -> None:
+        columns, rest = self._server_columns(doc)
+        self._execute(self.SQL["save_server"],
+                      [columns.get(name) for name in SERVER_COLUMNS] + [self._doc_text(rest)])
+
     def find_server(self, name: str) -> Doc | None:
-        row = self._execute(f"SELECT * FROM servers WHERE name = {self._p}", (name,)).fetchone()
+        row = self._execute(self.SQL["find_server"], (name,)).fetchone()
         return self._server_row_to_doc(row) if row else None
 
     def find_servers(self) -> list[Doc]:
-        rows = self._execute("SELECT * FROM servers ORDER BY name").fetchall()
+        rows = self._execute(self.SQL["find_servers"]).fetchall()
         return [self._server_row_to_doc(row) for row in rows]
 
     def update_server(self, name: str, changes: Doc, where: Filter | None = None) -> bool:
+        if not changes:
+            return self.find_server(name) is not None
         assignments, params = self._assignments(*self._server_columns(changes))
         condition, condition_params = where_clause(where, self.SERVERS)
         cursor = self._execute(
-            f"UPDATE servers SET {assignments} WHERE name = {self._p} AND {condition}",
+            self.SQL["update_server"].format(assignments=assignments, filter=condition),
             params + [name] + condition_params,
         )
-        return cursor.rowcount > 0
+        return bool(cursor.rowcount > 0)
 
     def delete_server(self, name: str) -> bool:
-        return self._execute(f"DELETE FROM servers WHERE name = {self._p}", (name,)).rowcount > 0
+        return bool(self._execute(self.SQL["delete_server"], (name,)).rowcount > 0)
 
     # -- documents <-> rows -------------------------------------------------------------
     def _split(self, doc: Doc) -> tuple[dict[str, Any], Doc]:
@@ -206,14 +373,29 @@ class SQLStore:
         """The placeholder for one column of an inserted job."""
         return self._p
 
+    def _row_to_doc(self, row: Any) -> Doc:
+        """A jobs row as a job document: columns as fields, timestamps as datetimes."""
+        doc = self._document(row["doc"])
+        for column, name in COLUMN_FIELDS.items():
+            doc[name] = row[column]
+        for name in JOB_TIME_COLUMNS:
+            doc[name] = column_datetime(doc[name])
+        doc["_classes"] = self._class_names(row["classes"])
+        return doc
+
+    @staticmethod
+    def _class_names(value: Any) -> list[str]:
+        """The ``classes`` column's value as class names."""
+        raise NotImplementedError
+
     # -- jobs ---------------------------------------------------------------------------
     def insert_job(self, doc: Doc) -> None:
         columns, rest = self._split(doc)
-        columns["doc"] = self._dumps(rest)
-        names = ", ".join(columns)
+        columns["doc"] = self._doc_text(rest)
+        names = ", ".join(columns)  # JOB_COLUMNS' columns, classes and doc only
         marks = ", ".join(self._insert_mark(name) for name in columns)
         try:
-            self._execute(f"INSERT INTO jobs ({names}) VALUES ({marks})", list(columns.values()))
+            self._execute(self.SQL["insert_job"].format(columns=names, marks=marks), list(columns.values()))
         except self._integrity_error as exc:
             self._raise_taken(exc, doc)
             raise StoreError(f"cannot insert job {doc.get('_id')}: {exc}") from None
@@ -225,13 +407,13 @@ class SQLStore:
         condition, condition_params = where_clause(where, self.JOBS)
         try:
             cursor = self._execute(
-                f"UPDATE jobs SET {assignments} WHERE id = {self._p} AND {condition}",
+                self.SQL["update_job"].format(assignments=assignments, filter=condition),
                 params + [job_id] + condition_params,
             )
         except self._integrity_error as exc:
             self._raise_taken(exc, {"_id": job_id, **changes})
             raise
-        return cursor.rowcount > 0
+        return bool(cursor.rowcount > 0)
 
     @staticmethod
     def _raise_taken(exc: Exception, doc: Doc) -> None:
@@ -243,10 +425,11 @@ class SQLStore:
     def update_jobs(self, filter: Filter, changes: Doc) -> int:
         assignments, params = self._set_clause(changes)
         condition, condition_params = where_clause(filter, self.JOBS)
-        return self._execute(f"UPDATE jobs SET {assignments} WHERE {condition}", params + condition_params).rowcount
+        sql = self.SQL["update_jobs"].format(assignments=assignments, filter=condition)
+        return int(self._execute(sql, params + condition_params).rowcount)
 
     def find_job(self, job_id: str) -> Doc | None:
-        row = self._execute(f"SELECT * FROM jobs WHERE id = {self._p}", (job_id,)).fetchone()
+        row = self._execute(self.SQL["find_job"], (job_id,)).fetchone()
         return self._row_to_doc(row) if row else None
 
     def find_jobs(
@@ -255,11 +438,12 @@ class SQLStore:
         jobs = self.JOBS
         condition, params = where_clause(filter, jobs)
         ordering, order_params = order_clause(order or [("_id", 1)], jobs)
-        sql = f"SELECT * FROM jobs WHERE {condition}{ordering}"
         params += order_params
         if limit is not None or skip:
-            sql += f" LIMIT {self._p} OFFSET {self._p}"
+            sql = self.SQL["find_jobs_page"].format(filter=condition, order=ordering)
             params += [self._no_limit if limit is None else limit, skip]
+        else:
+            sql = self.SQL["find_jobs"].format(filter=condition, order=ordering)
         return [self._row_to_doc(row) for row in self._execute(sql, params).fetchall()]
 
     def iter_jobs(self, filter: Filter, order: Order = (), batch_size: int = 500) -> Iterator[Doc]:
@@ -272,9 +456,25 @@ class SQLStore:
                 return
             skip += batch_size
 
+    def count_jobs(self, filter: Filter) -> int:
+        condition, params = where_clause(filter, self.JOBS)
+        return int(self._execute(self.SQL["count_jobs"].format(filter=condition), params).fetchone()["n"])
+
+    def count_jobs_by(self, field: str, filter: Filter) -> dict[Any, int]:
+        params: list[Any] = []
+        expr = self.JOBS.expr(field, params)
+        condition, condition_params = where_clause(filter, self.JOBS)
+        rows = self._execute(self.SQL["count_jobs_by"].format(field=expr, filter=condition),
+                             params + condition_params).fetchall()
+        return {row["value"]: row["n"] for row in rows}
+
+    def next_run_at(self, now: datetime) -> datetime | None:
+        row = self._execute(self.SQL["next_run_at"], (self._column_value(now),)).fetchone()
+        return column_datetime(row["run_at"]) if row else None
+
     def delete_job(self, job_id: str) -> bool:
-        return self._execute(f"DELETE FROM jobs WHERE id = {self._p}", (job_id,)).rowcount > 0
+        return bool(self._execute(self.SQL["delete_job"], (job_id,)).rowcount > 0)
 
     def delete_jobs(self, filter: Filter) -> int:
         condition, params = where_clause(filter, self.JOBS)
-        return self._execute(f"DELETE FROM jobs WHERE {condition}", params).rowcount
+        return int(self._execute(self.SQL["delete_jobs"].format(filter=condition), params).rowcount)

@@ -23,14 +23,16 @@ from pathlib import Path
 from typing import Any
 
 from rjbatch.errors import StoreError
-from rjbatch.job.fields import format_datetime, parse_datetime
+from rjbatch.job.fields import format_datetime
 from rjbatch.store.protocol import Doc, Filter
 from rjbatch.store.sqlbase import (
-    COLUMN_FIELDS,
+    DATETIMES,
     DIRMON_COLUMNS,
     JOB_COLUMNS,
     SERVER_COLUMNS,
+    SHARED_SQL,
     SQLStore,
+    datetime_shapes,
     read_statements,
 )
 from rjbatch.store.sqlfilter import Dialect, dumps, where_clause
@@ -81,16 +83,30 @@ DIRMON = Dialect(columns=DIRMON_COLUMNS, doc_path=_doc_path, exact_path=_exact_p
 
 
 def _assignments(columns: dict[str, Any], rest: Doc) -> tuple[str, list[Any]]:
-    """``SET`` text for real columns, and ``json_set`` on ``doc`` for every other field."""
+    """``SET`` text for real columns, and ``json_set`` on ``doc`` for every other field.
+
+    The record of where the document holds datetimes (``sqlbase.DATETIMES``) follows:
+    a merge patch first drops the changed fields' entries, a second adds those that
+    hold datetimes now.
+    """
     parts = [f"{column} = ?" for column in columns]
     params = list(columns.values())
-    if rest and _plain_path(list(rest)):
-        parts.append("doc = json_set(doc" + ", ?, json(?)" * len(rest) + ")")
+    if not rest:
+        return ", ".join(parts), params
+    shapes = datetime_shapes(rest)
+    if _plain_path(list(rest)):
+        expression = "json_set(doc" + ", ?, json(?)" * len(rest) + ")"
         for name, value in rest.items():
             params += [json_path([name]), dumps(value)]
-    elif rest:
-        parts.append("doc = rjbatch_set(doc, ?)")
-        params.append(dumps(rest))
+        expression = f"json_patch({expression}, ?)"
+        params.append(dumps({DATETIMES: dict.fromkeys(rest)}))
+        if shapes:
+            expression = f"json_patch({expression}, ?)"
+            params.append(dumps({DATETIMES: shapes}))
+        parts.append(f"doc = {expression}")
+    else:
+        parts.append("doc = rjbatch_set(doc, ?, ?)")
+        params += [dumps(rest), dumps(shapes)]
     return ", ".join(parts), params
 
 
@@ -118,10 +134,17 @@ def _extract(doc: str | None, path: str) -> Any:
     return node
 
 
-def _set(doc: str, changes: str) -> str:
-    """Top-level fields set from a JSON object (``json_set`` for any field name)."""
+def _set(doc: str, changes: str, shapes: str) -> str:
+    """Top-level fields set from a JSON object (``json_set`` for any field name), and
+    the record of where they hold datetimes (``shapes``, for these fields) with them."""
     stored = json.loads(doc)
-    stored.update(json.loads(changes))
+    fields = json.loads(changes)
+    stored.update(fields)
+    record = stored.get(DATETIMES) or {}
+    for name in fields:
+        record.pop(name, None)
+    record.update(json.loads(shapes))
+    stored[DATETIMES] = record
     return dumps(stored)
 
 
@@ -145,10 +168,8 @@ def _increment(doc: str, increments: str) -> str:
     return dumps(stored)
 
 
-@lru_cache(maxsize=1)
-def statements() -> dict[str, str]:
-    """The named SQL blocks of ``sqlite.sql``."""
-    return read_statements("sqlite.sql")
+# every statement this store runs: the shared ones, then sqlite.sql's own (read once)
+SQL = {**SHARED_SQL, **read_statements("sqlite.sql")}
 
 
 @lru_cache(maxsize=256)
@@ -184,11 +205,7 @@ class SQLiteStore(SQLStore):
     _no_limit = -1
     _integrity_error = sqlite3.IntegrityError
     _unique_violation = sqlite3.IntegrityError
-    _save_dirmon_sql = (
-        "INSERT INTO dirmon_entries (id, name, pattern, state, doc) VALUES (?, ?, ?, ?, ?)"
-        " ON CONFLICT (id) DO UPDATE SET name = excluded.name, pattern = excluded.pattern,"
-        " state = excluded.state, doc = excluded.doc"
-    )
+    SQL = SQL
     JOBS = JOBS
     SERVERS = SERVERS
     DIRMON = DIRMON
@@ -196,7 +213,7 @@ class SQLiteStore(SQLStore):
     _dumps = staticmethod(dumps)
     _classes_value = staticmethod(_join_classes)
     _load_doc = staticmethod(json.loads)
-    _plain = staticmethod(dict)
+    _load_json = staticmethod(json.loads)
 
     def __init__(self, url: str, *, busy_timeout: float = 30.0, synchronous: str = "NORMAL") -> None:
         if str(synchronous).upper() not in _SYNCHRONOUS:
@@ -240,11 +257,12 @@ class SQLiteStore(SQLStore):
                 self.path, timeout=0, isolation_level=None, check_same_thread=False,
             )
             if not self.memory:
-                self._busy_retry(lambda: connection.execute("PRAGMA journal_mode = WAL"))
-            connection.execute(f"PRAGMA synchronous = {self.synchronous}")
+                self._busy_retry(lambda: connection.execute(SQL["use_wal"]))
+            # the PRAGMA takes no parameter; self.synchronous is one of _SYNCHRONOUS
+            connection.execute(SQL["set_synchronous"].format(mode=self.synchronous))
             connection.create_function("regexp", 2, _regexp, deterministic=True)
             connection.create_function("rjbatch_extract", 2, _extract, deterministic=True)
-            connection.create_function("rjbatch_set", 2, _set, deterministic=True)
+            connection.create_function("rjbatch_set", 3, _set, deterministic=True)
             connection.create_function("rjbatch_increment", 2, _increment, deterministic=True)
             connection.row_factory = sqlite3.Row
             self._migrate(connection)
@@ -258,19 +276,21 @@ class SQLiteStore(SQLStore):
     def _migrate(self, connection: sqlite3.Connection) -> None:
         if self._migrated and not self.memory:
             return
-        current = connection.execute("PRAGMA user_version").fetchone()[0]
+        current = connection.execute(SQL["schema_version"]).fetchone()[0]
         if current < len(_SCHEMA_VERSIONS):
-            self._busy_retry(lambda: connection.execute("BEGIN IMMEDIATE"))
+            self._busy_retry(lambda: connection.execute(SQL["begin_write"]))
             try:
-                current = connection.execute("PRAGMA user_version").fetchone()[0]
+                current = connection.execute(SQL["schema_version"]).fetchone()[0]
                 for version in range(current, len(_SCHEMA_VERSIONS)):
-                    for statement in statements()[_SCHEMA_VERSIONS[version]].split(";\n"):
+                    # one statement at a time: executescript would COMMIT first
+                    for statement in SQL[_SCHEMA_VERSIONS[version]].split(";\n"):
                         if statement.strip():
                             connection.execute(statement)
-                connection.execute(f"PRAGMA user_version = {len(_SCHEMA_VERSIONS)}")
-                connection.execute("COMMIT")
+                # the PRAGMA takes no parameter: the version is this module's own number
+                connection.execute(SQL["set_schema_version"].format(version=len(_SCHEMA_VERSIONS)))
+                connection.execute(SQL["commit"])
             except BaseException:
-                connection.execute("ROLLBACK")
+                connection.execute(SQL["rollback"])
                 raise
         elif current > len(_SCHEMA_VERSIONS):
             raise StoreError(
@@ -307,13 +327,13 @@ class SQLiteStore(SQLStore):
         """A write transaction that takes the lock up front (no deadlock on upgrade)."""
         with self._lock:
             connection = self._connection()
-            self._busy_retry(lambda: connection.execute("BEGIN IMMEDIATE"))
+            self._busy_retry(lambda: connection.execute(SQL["begin_write"]))
             try:
                 yield connection
             except BaseException:
-                connection.execute("ROLLBACK")
+                connection.execute(SQL["rollback"])
                 raise
-            connection.execute("COMMIT")
+            connection.execute(SQL["commit"])
 
     _transaction = _write
 
@@ -328,8 +348,8 @@ class SQLiteStore(SQLStore):
         if self.memory:
             return "in memory: nothing to give back"
         before = os.path.getsize(self.path)
-        self._busy_retry(lambda: self._connection().execute("VACUUM"))
-        self._connection().execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        self._busy_retry(lambda: self._connection().execute(SQL["vacuum"]))
+        self._connection().execute(SQL["truncate_wal"])
         after = os.path.getsize(self.path)
         return f"{self.path}: {before / 1e6:,.1f} MB -> {after / 1e6:,.1f} MB"
 
@@ -343,7 +363,7 @@ class SQLiteStore(SQLStore):
         self._local = threading.local()
 
     def data_version(self) -> int:
-        return self._execute("PRAGMA data_version").fetchone()[0]
+        return int(self._execute(SQL["data_version"]).fetchone()[0])
 
     def wait_for_change(self, timeout: float, stop: Callable[[], bool] | None = None) -> bool:
         """Poll ``PRAGMA data_version`` (microseconds each) every few milliseconds.
@@ -355,36 +375,23 @@ class SQLiteStore(SQLStore):
                                     self.change_poll_seconds)
 
     # -- slices -------------------------------------------------------------------------
-    @staticmethod
-    def _slice(row: sqlite3.Row) -> Doc:
-        doc = dict(row)
-        exception = doc.get("exception")
-        if exception:
-            doc["exception"] = json.loads(exception)
-        return doc
-
     def insert_slices(self, job_id: str, category: str, slices: Sequence[Doc]) -> None:
         if not slices:
             return
-        sql = statements()["insert_input_slice"]
         rows = [(job_id, category, s["id"], s["first_record_number"], s["record_count"],
                  s["serializer"], s["data"], s.get("state", "queued")) for s in slices]
         with self._write() as connection:
-            connection.executemany(sql, rows)
+            connection.executemany(SQL["insert_input_slice"], rows)
 
     def next_slice_id(self, job_id: str, category: str) -> int:
-        row = self._execute(
-            "SELECT max(m) FROM (SELECT max(id) AS m FROM input_slices WHERE job_id = ? AND category = ?"
-            " UNION ALL SELECT max(id) FROM output_slices WHERE job_id = ? AND category = ?)",
-            (job_id, category, job_id, category),
-        ).fetchone()
-        return (row[0] or 0) + 1
+        row = self._execute(SQL["next_slice_id"], (job_id, category, job_id, category)).fetchone()
+        return int(row[0] or 0) + 1
 
     def claim_slices(
         self, job_id: str, category: str, worker_name: str, now: datetime, limit: int
     ) -> list[Doc]:
         rows = self._execute(
-            statements()["claim_slices"],
+            SQL["claim_slices"],
             (worker_name, format_datetime(now), job_id, category, job_id, category, limit),
         ).fetchall()
         return sorted((self._slice(row) for row in rows), key=lambda s: s["id"])
@@ -392,119 +399,42 @@ class SQLiteStore(SQLStore):
     def release_slices(self, job_id: str, category: str, ids: Sequence[int]) -> None:
         if ids:
             marks = ", ".join("?" for _ in ids)
-            self._execute(
-                "UPDATE input_slices SET state = 'queued', worker_name = NULL, started_at = NULL"
-                f" WHERE job_id = ? AND category = ? AND id IN ({marks})", (job_id, category, *ids),
-            )
+            self._execute(SQL["release_slices"].format(ids=marks), (job_id, category, *ids))
 
     def complete_slices(self, job_id: str, category: str, done: Sequence[tuple[int, dict[str, Doc]]],
                         worker_name: str | None = None) -> list[int]:
         if not done:
             return []
-        sql = statements()
         with self._write() as connection:
             if worker_name is None:
-                connection.executemany(sql["delete_input_slice"], [(job_id, category, i) for i, _ in done])
-                kept = done
+                connection.executemany(SQL["delete_input_slice"], [(job_id, category, i) for i, _ in done])
+                kept = list(done)
             else:  # fenced: only the slices this worker still holds
                 marks = ", ".join("?" for _ in done)
                 taken = {row[0] for row in connection.execute(
-                    f"DELETE FROM input_slices WHERE job_id = ? AND category = ? AND id IN ({marks})"
-                    " AND state = 'running' AND worker_name = ? RETURNING id",
+                    SQL["delete_held_input_slices"].format(ids=marks),
                     [job_id, category, *(i for i, _ in done), worker_name])}
                 kept = [(i, outputs) for i, outputs in done if i in taken]
             upserts = [row for slice_id, outputs in kept for row in self._output_rows(job_id, slice_id, outputs)]
             if upserts:
-                connection.executemany(sql["upsert_output_slice"], upserts)
+                connection.executemany(SQL["upsert_output_slice"], upserts)
         kept_ids = {i for i, _ in kept}
         return [i for i, _ in done if i not in kept_ids]
 
-    def fail_slice(
-        self, job_id: str, category: str, slice_id: int, processing_record_number: int,
-        exception: Doc, outputs: dict[str, Doc], worker_name: str | None = None,
-    ) -> bool:
-        sql = statements()
-        with self._write() as connection:
-            failed = connection.execute(sql["fail_input_slice"], [
-                processing_record_number, dumps(exception), job_id, category, slice_id, worker_name]).rowcount
-            rows = self._output_rows(job_id, slice_id, outputs) if failed else []
-            if rows:
-                connection.executemany(sql["upsert_output_slice"], rows)
-        return bool(failed)
-
-    def retry_failed_slices(self, job_id: str, category: str) -> int:
-        return self._execute(
-            "UPDATE input_slices SET state = 'queued', worker_name = NULL, started_at = NULL"
-            " WHERE job_id = ? AND category = ? AND state = 'failed'", (job_id, category),
-        ).rowcount
-
     def requeue_running_slices(self, worker_or_server: str) -> int:
         prefix = worker_or_server + ":"
-        return self._execute(statements()["requeue_running_slices_of"],
-                             (worker_or_server, len(prefix), prefix)).rowcount
+        return int(self._execute(SQL["requeue_running_slices"],
+                                 (worker_or_server, len(prefix), prefix)).rowcount)
 
     def requeue_job_slices(self, job_id: str, category: str, worker_or_server: str) -> int:
         prefix = worker_or_server + ":"
-        return self._execute(
-            "UPDATE input_slices SET state = 'queued', worker_name = NULL, started_at = NULL"
-            " WHERE job_id = ? AND category = ? AND state = 'running'"
-            " AND (worker_name = ? OR substr(worker_name, 1, ?) = ?)",
-            (job_id, category, worker_or_server, len(prefix), prefix),
-        ).rowcount
-
-    def count_slices(self, job_id: str, category: str) -> dict[str, tuple[int, int]]:
-        rows = self._execute(
-            "SELECT state, count(*), coalesce(sum(record_count), 0) FROM input_slices"
-            " WHERE job_id = ? AND category = ? GROUP BY state", (job_id, category),
-        ).fetchall()
-        return {row[0]: (row[1], row[2]) for row in rows}
-
-    def count_output_slices(self, job_id: str, category: str) -> tuple[int, int]:
-        row = self._execute(
-            "SELECT count(*), coalesce(sum(record_count), 0) FROM output_slices"
-            " WHERE job_id = ? AND category = ?", (job_id, category),
-        ).fetchone()
-        return row[0], row[1]
-
-    def read_input_slices(
-        self, job_id: str, category: str, state: str | None = None, after_id: int = 0,
-        limit: int = 100,
-    ) -> list[Doc]:
-        condition = " AND state = ?" if state else ""
-        params: list[Any] = [job_id, category, after_id] + ([state] if state else []) + [limit]
-        rows = self._execute(
-            f"SELECT * FROM input_slices WHERE job_id = ? AND category = ? AND id > ?{condition}"
-            " ORDER BY id LIMIT ?", params,
-        ).fetchall()
-        return [self._slice(row) for row in rows]
-
-    def read_output_slices(
-        self, job_id: str, category: str, after_id: int = 0, limit: int = 100
-    ) -> list[Doc]:
-        rows = self._execute(
-            "SELECT * FROM output_slices WHERE job_id = ? AND category = ? AND id > ?"
-            " ORDER BY id LIMIT ?", (job_id, category, after_id, limit),
-        ).fetchall()
-        return [dict(row) for row in rows]
-
-    # -- dirmon entries -----------------------------------------------------------------
-    # -- servers ------------------------------------------------------------------------
-    def save_server(self, doc: Doc) -> None:
-        columns, rest = self._server_columns(doc)
-        columns["doc"] = dumps(rest)
-        names = ", ".join(columns)
-        marks = ", ".join("?" for _ in columns)
-        self._execute(f"INSERT OR REPLACE INTO servers ({names}) VALUES ({marks})", list(columns.values()))
+        return int(self._execute(SQL["requeue_job_slices"],
+                                 (job_id, category, worker_or_server, len(prefix), prefix)).rowcount)
 
     # -- documents <-> rows -------------------------------------------------------------
     @staticmethod
-    def _row_to_doc(row: sqlite3.Row) -> Doc:
-        doc: Doc = json.loads(row["doc"])
-        for column in row.keys():
-            if column in COLUMN_FIELDS:
-                doc[COLUMN_FIELDS[column]] = row[column]
-        doc["_classes"] = [name for name in row["classes"].split("|") if name]
-        return doc
+    def _class_names(value: Any) -> list[str]:
+        return [name for name in value.split("|") if name]
 
     # -- jobs -------------------------------------------------------------------------
     def increment_job(self, job_id: str, increments: dict[str, float]) -> bool:
@@ -514,48 +444,26 @@ class SQLiteStore(SQLStore):
         keys = {name: name.split(".") for name in increments}
         if not _plain_path([part for parts in keys.values() for part in parts]):
             pairs = [[keys[name], amount] for name, amount in increments.items()]
-            return self._execute("UPDATE jobs SET doc = rjbatch_increment(doc, ?) WHERE id = ?",
-                                 [json.dumps(pairs), job_id]).rowcount > 0
+            return bool(self._execute(SQL["increment_job_any_keys"], [json.dumps(pairs), job_id]).rowcount > 0)
         parts, params = [], []
         for name, amount in increments.items():
             path = json_path(keys[name])
             parts.append("?, coalesce(json_extract(doc, ?), 0) + ?")
             params += [path, path, amount]
-        return self._execute(
-            f"UPDATE jobs SET doc = json_set(doc, {', '.join(parts)}) WHERE id = ?", [*params, job_id]
-        ).rowcount > 0
-
-    def count_jobs(self, filter: Filter) -> int:
-        condition, params = where_clause(filter, JOBS)
-        return self._execute(f"SELECT count(*) FROM jobs WHERE {condition}", params).fetchone()[0]
-
-    def count_jobs_by(self, field: str, filter: Filter) -> dict[Any, int]:
-        params: list[Any] = []
-        expr = JOBS.expr(field, params)
-        condition, condition_params = where_clause(filter, JOBS)
-        rows = self._execute(
-            f"SELECT {expr} AS value, count(*) FROM jobs WHERE {condition} GROUP BY 1",
-            params + condition_params,
-        ).fetchall()
-        return {row[0]: row[1] for row in rows}
-
-    def next_run_at(self, now: datetime) -> datetime | None:
-        row = self._execute("SELECT min(run_at) FROM jobs WHERE state = 'queued' AND run_at > ?",
-                            (format_datetime(now),)).fetchone()
-        return parse_datetime(row[0]) if row and row[0] else None
+        sql = SQL["increment_job"].format(increments=", ".join(parts))
+        return bool(self._execute(sql, [*params, job_id]).rowcount > 0)
 
     def claim_job(self, worker_name: str, now: datetime, filter: Filter | None = None,
                   finished: Sequence[str] = ()) -> Doc | None:
         condition, params = where_clause(filter, JOBS)
-        sql = statements()["claim_job"].format(filter=condition)
+        sql = SQL["claim_job"].format(filter=condition)
         stamp = format_datetime(now)
         claim = [worker_name, stamp, stamp, *params, stamp, *params]
         if finished:
             # the worker's last jobs leave and its next one is taken under one lock
             marks = ", ".join("?" for _ in finished)
             with self._write() as connection:
-                connection.execute(f"DELETE FROM jobs WHERE id IN ({marks}) AND state = 'running'"
-                               " AND worker_name = ?", [*finished, worker_name])
+                connection.execute(SQL["delete_finished_jobs"].format(ids=marks), [*finished, worker_name])
                 row = connection.execute(sql, claim).fetchone()
         else:
             row = self._execute(sql, claim).fetchone()

@@ -1,5 +1,40 @@
 -- The SQLite store's statements, one named block each; rjbatch/store/sqlite.py runs them
--- by name. {filter} is replaced by a WHERE fragment built from a store filter.
+-- by name, beside the shared ones of sqlbase.sql. {filter} is replaced by a WHERE
+-- fragment built from a store filter, {ids} by one "?" per id, {increments} by json_set's
+-- path and value pairs; PRAGMAs take no parameters, so {mode} and {version} are filled
+-- from the store's own checked constants.
+
+-- name: begin_write
+-- takes the write lock up front, so a read-then-write never deadlocks on its upgrade
+BEGIN IMMEDIATE;
+
+-- name: commit
+COMMIT;
+
+-- name: rollback
+ROLLBACK;
+
+-- name: use_wal
+PRAGMA journal_mode = WAL;
+
+-- name: set_synchronous
+PRAGMA synchronous = {mode};
+
+-- name: schema_version
+PRAGMA user_version;
+
+-- name: set_schema_version
+PRAGMA user_version = {version};
+
+-- name: data_version
+-- changes whenever another connection commits: what idle workers poll
+PRAGMA data_version;
+
+-- name: vacuum
+VACUUM;
+
+-- name: truncate_wal
+PRAGMA wal_checkpoint(TRUNCATE);
 
 -- name: schema_1
 CREATE TABLE IF NOT EXISTS jobs (
@@ -112,16 +147,57 @@ VALUES (?, ?, ?, ?, ?, ?, ?);
 DELETE FROM input_slices WHERE job_id = ? AND category = ? AND id = ?;
 
 -- name: fail_input_slice
+-- with a worker name (given twice), only while that worker holds the slice
 UPDATE input_slices
 SET state = 'failed', worker_name = NULL, failure_count = failure_count + 1,
     processing_record_number = ?, exception = ?
 WHERE job_id = ? AND category = ? AND id = ?
-  AND (?6 IS NULL OR (state = 'running' AND worker_name = ?6));
+  AND (? IS NULL OR (state = 'running' AND worker_name = ?));
 
--- name: requeue_running_slices_of
--- a dead server's (or worker's) slices, whatever job they belong to
+-- name: delete_held_input_slices
+-- completing slices under a fence: only those the worker still holds leave
+DELETE FROM input_slices WHERE job_id = ? AND category = ? AND id IN ({ids})
+  AND state = 'running' AND worker_name = ? RETURNING id;
+
+-- name: next_slice_id
+SELECT max(m) FROM (
+    SELECT max(id) AS m FROM input_slices WHERE job_id = ? AND category = ?
+    UNION ALL SELECT max(id) FROM output_slices WHERE job_id = ? AND category = ?);
+
+-- name: release_slices
+UPDATE input_slices SET state = 'queued', worker_name = NULL, started_at = NULL
+WHERE job_id = ? AND category = ? AND id IN ({ids});
+
+-- name: requeue_running_slices
+-- a dead server's (or worker's) slices, whatever job they belong to: the name itself,
+-- or names that continue it with ":" ("host:12" matches "host:12:3", not "host:123")
 UPDATE input_slices SET state = 'queued', worker_name = NULL, started_at = NULL
 WHERE state = 'running' AND (worker_name = ? OR substr(worker_name, 1, ?) = ?);
+
+-- name: requeue_job_slices
+UPDATE input_slices SET state = 'queued', worker_name = NULL, started_at = NULL
+WHERE job_id = ? AND category = ? AND state = 'running'
+  AND (worker_name = ? OR substr(worker_name, 1, ?) = ?);
+
+-- name: delete_finished_jobs
+-- a worker's finished jobs (still running in the store), taken out before its next claim
+DELETE FROM jobs WHERE id IN ({ids}) AND state = 'running' AND worker_name = ?;
+
+-- name: increment_job
+UPDATE jobs SET doc = json_set(doc, {increments}) WHERE id = ?;
+
+-- name: increment_job_any_keys
+-- keys SQLite's JSON paths cannot name: rjbatch_increment (Python) adds [[keys, amount], ...]
+UPDATE jobs SET doc = rjbatch_increment(doc, ?) WHERE id = ?;
+
+-- name: save_dirmon_entry
+INSERT INTO dirmon_entries (id, name, pattern, state, doc) VALUES (?, ?, ?, ?, ?)
+ON CONFLICT (id) DO UPDATE SET name = excluded.name, pattern = excluded.pattern,
+    state = excluded.state, doc = excluded.doc;
+
+-- name: save_server
+INSERT OR REPLACE INTO servers (name, state, max_workers, started_at, heartbeat_at, doc)
+VALUES (?, ?, ?, ?, ?, ?);
 
 -- name: schema_3
 -- Directory-monitor rules: which files to pick up and which job to give them to.

@@ -129,7 +129,7 @@ def test_indexes_serve_the_claims(store):
 
 
 def test_claims_walk_indexes_even_before_the_tables_have_statistics(fresh_url):
-    from rjbatch.store.postgres import statements
+    from rjbatch.store.postgres import SQL
 
     store = connect(fresh_url)
     for priority in range(3000):
@@ -139,16 +139,16 @@ def test_claims_walk_indexes_even_before_the_tables_have_statistics(fresh_url):
                               " AND (last_analyze IS NOT NULL OR last_autoanalyze IS NOT NULL)").fetchone()
     if analyzed["n"]:
         pytest.skip("autovacuum analyzed the table already")
-    plan = explain(store, statements()["claim_job"].format(filter="1=1"), [[], "w", NOW, [], NOW, NOW, "w", NOW])
+    plan = explain(store, SQL["claim_job"].format(filter="1=1"), [[], "w", NOW, [], NOW, NOW, "w", NOW])
     assert "Index Scan using jobs_claim" in plan and "Sort" not in plan
-    plan = explain(store, statements()["claim_slices"], ["w", NOW, JOB, "main", 10])
+    plan = explain(store, SQL["claim_slices"], ["w", NOW, JOB, "main", 10])
     assert "Tid Scan" in plan and "Index Scan using input_slices_queued" in plan and "Sort" not in plan
     outputs = [["main"] * 3, [1, 2, 3], [1, 11, 21], [10] * 3, ["bson"] * 3, [b"x"] * 3]
-    unfenced = explain(store, statements()["complete_slices"], [JOB, "main", [1, 2, 3], None, None, JOB, *outputs,
+    unfenced = explain(store, SQL["complete_slices"], [JOB, "main", [1, 2, 3], None, None, JOB, *outputs,
                                                                 None])
     assert "Index Cond: ((job_id = " in unfenced and "Seq Scan on input_slices" not in unfenced
     # fenced by the worker: the slices it holds (a handful) are found by either index
-    fenced = explain(store, statements()["complete_slices"], [JOB, "main", [1, 2, 3], "w", "w", JOB, *outputs, "w"])
+    fenced = explain(store, SQL["complete_slices"], [JOB, "main", [1, 2, 3], "w", "w", JOB, *outputs, "w"])
     assert "Index Scan using input_slices_" in fenced and "Seq Scan on input_slices" not in fenced
     store.close()
 
@@ -432,12 +432,12 @@ def test_the_schema_parameter_is_not_given_to_libpq():
 
 def create_old_layout(url):
     """The tables as rjbatch before the schema of its own made them: in public."""
-    from rjbatch.store.postgres import statements
+    from rjbatch.store.postgres import SQL
 
     with admin(url) as connection, connection.transaction():
         connection.execute("CREATE TABLE IF NOT EXISTS rjbatch_schema ("
                            " version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())")
-        connection.execute(statements()["schema_1"])
+        connection.execute(SQL["schema_1"])
         connection.execute("INSERT INTO rjbatch_schema (version) VALUES (1)")
 
 

@@ -17,8 +17,8 @@ from tests.store.conformance import ODD
 
 DIALECTS = {"sqlite": sqlite.JOBS, "postgresql": postgres.JOBS}
 # what SQL text may hold besides placeholders: names, numbers, operators, and the few
-# quoted constants the dialects write themselves
-ALLOWED = re.compile(r"""[A-Za-z_][A-Za-z_0-9]*|\?|%s|\d+|'null'|::|\|\||[()=<>!~,.#\[\] ]+""")
+# quoted constants the dialects write themselves; a minus, but never "--"
+ALLOWED = re.compile(r"""(?<!-)-(?!-)|[A-Za-z_][A-Za-z_0-9]*|\?|%s|\d+|'null'|::|\|\||[()=<>!~,.#\[\] ]+""")
 
 
 def sql_words(sql: str) -> str:

@@ -56,9 +56,9 @@ def test_file_uses_wal_and_records_its_schema_version(tmp_path):
 
 def test_claim_uses_the_claim_index_not_a_sort_of_the_queue(tmp_path):
     store = SQLiteStore(f"sqlite:///{tmp_path}/plan.db")
-    from rjbatch.store.sqlite import statements
+    from rjbatch.store.sqlite import SQL
 
-    sql = statements()["claim_job"].format(filter="1=1").replace("UPDATE", "-- UPDATE", 1)
+    sql = SQL["claim_job"].format(filter="1=1").replace("UPDATE", "-- UPDATE", 1)
     select = sql[sql.index("SELECT id FROM (") : sql.rindex(")")]
     plan = " ".join(row[3] for row in store._execute("EXPLAIN QUERY PLAN " + select, ["t", "t"]))
     assert "jobs_claim" in plan
