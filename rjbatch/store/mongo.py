@@ -101,11 +101,14 @@ def _path(name: str) -> str:
 
 
 def _decode(value: Any) -> Any:
-    """A stored value with its keys as they were given (the escape taken off)."""
+    """A stored value with its keys as they were given (the escape taken off), and its
+    datetimes aware UTC (a client made without ``tz_aware`` reads them naive)."""
     if isinstance(value, dict):
         return {_unkey(key): _decode(item) for key, item in value.items()}
     if isinstance(value, list):
         return [_decode(item) for item in value]
+    if isinstance(value, dt.datetime):
+        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
     return value
 
 
@@ -750,6 +753,7 @@ class MongoStore:
             out["id" if name == "_id" else name] = value
         if out["exception"]:
             out["exception"] = _decode(out["exception"])
+        out["started_at"] = _decode(out["started_at"])
         return out
 
     @staticmethod

@@ -821,6 +821,109 @@ class StoreConformance:
             store.save_dirmon_entry(self.dirmon_entry("two", "/in/*.csv"))
         assert [e["name"] for e in store.find_dirmon_entries()] == ["one"]
 
+    # -- datetimes --------------------------------------------------------------------------
+    # Every datetime given to a store comes back as an aware UTC datetime, on every kind of
+    # record, at the top level or inside dicts and lists; text that only looks like a
+    # timestamp stays text.
+    LOOKALIKE = "2026-01-15T12:00:00.000Z"
+
+    @staticmethod
+    def assert_utc(value, expected):
+        assert isinstance(value, datetime), f"{value!r} is a {type(value).__name__}, not a datetime"
+        assert value.tzinfo is not None and value.utcoffset() == timedelta(0), value
+        assert value == expected
+
+    def test_job_datetimes_come_back_as_aware_utc_datetimes(self, store):
+        later = NOW + timedelta(hours=1)
+        doc = make_doc(run_at=NOW - timedelta(minutes=1), expires_at=later, started_at=None,
+                       completed_at=None, throttled_at=NOW, failed_at_list=[NOW, later],
+                       nested={"at": later, "list": [1, NOW, {"deep": NOW}], "text": self.LOOKALIKE},
+                       note=self.LOOKALIKE)
+        store.insert_job(doc)
+        other = make_doc(started_at=NOW, completed_at=later, state="completed")
+        store.insert_job(other)
+
+        def check(found):
+            self.assert_utc(found["run_at"], NOW - timedelta(minutes=1))
+            self.assert_utc(found["expires_at"], later)
+            self.assert_utc(found["created_at"], NOW)
+            self.assert_utc(found["throttled_at"], NOW)
+            for value, expected in zip(found["failed_at_list"], [NOW, later], strict=True):
+                self.assert_utc(value, expected)
+            self.assert_utc(found["nested"]["at"], later)
+            assert found["nested"]["list"][0] == 1
+            self.assert_utc(found["nested"]["list"][1], NOW)
+            self.assert_utc(found["nested"]["list"][2]["deep"], NOW)
+            assert found["nested"]["text"] == self.LOOKALIKE and found["note"] == self.LOOKALIKE
+
+        check(store.find_job(doc["_id"]))
+        check(store.find_jobs({"_id": doc["_id"]})[0])
+        check(next(iter(store.iter_jobs({"_id": doc["_id"]}))))
+        claimed = store.claim_job("w", NOW)
+        check(claimed)
+        self.assert_utc(claimed["started_at"], NOW)
+        found = store.find_job(other["_id"])
+        self.assert_utc(found["started_at"], NOW)
+        self.assert_utc(found["completed_at"], later)
+        assert store.find_job(other["_id"])["run_at"] is None
+
+    def test_updated_job_datetimes_come_back_as_datetimes_and_replaced_ones_do_not(self, store):
+        doc = make_doc(throttled_at=NOW, failed_at_list=[NOW], marks={"a": NOW})
+        store.insert_job(doc)
+        later = NOW + timedelta(days=1)
+        odd = 'say "hi"'  # a key SQLite's JSON paths cannot name: another way of writing
+        assert store.update_job(doc["_id"], {"throttled_at": self.LOOKALIKE, "completed_at": later,
+                                             "failed_at_list": ["x", later], "marks": {odd: later}})
+        found = store.find_job(doc["_id"])
+        assert found["throttled_at"] == self.LOOKALIKE
+        self.assert_utc(found["completed_at"], later)
+        assert found["failed_at_list"][0] == "x"
+        self.assert_utc(found["failed_at_list"][1], later)
+        self.assert_utc(found["marks"][odd], later)
+        assert store.update_job(doc["_id"], {odd: NOW, "note": later})
+        found = store.find_job(doc["_id"])
+        self.assert_utc(found[odd], NOW)
+        self.assert_utc(found["note"], later)
+        assert store.update_jobs({"_id": doc["_id"]}, {"note": self.LOOKALIKE, "run_at": later}) == 1
+        found = store.find_job(doc["_id"])
+        assert found["note"] == self.LOOKALIKE
+        self.assert_utc(found["run_at"], later)
+        self.assert_utc(found["marks"][odd], later)  # untouched
+        self.assert_utc(store.next_run_at(NOW), later)
+
+    def test_slice_datetimes_come_back_as_aware_utc_datetimes(self, store):
+        store.insert_slices(self.JOB, "main", [make_slice(1), make_slice(2)])
+        [taken] = store.claim_slices(self.JOB, "main", "w", NOW, 1)
+        self.assert_utc(taken["started_at"], NOW)
+        running, queued = store.read_input_slices(self.JOB, "main")
+        self.assert_utc(running["started_at"], NOW)
+        assert queued["started_at"] is None
+        self.assert_utc(store.read_input_slices(self.JOB, "main", state="running")[0]["started_at"], NOW)
+
+    def test_server_datetimes_come_back_as_aware_utc_datetimes(self, store):
+        beat = NOW + timedelta(seconds=15)
+        store.save_server({"name": "a:1", "state": "running", "max_workers": 1, "started_at": NOW,
+                           "heartbeat_at": NOW, "workers": [{"name": "a:1:1", "started_at": NOW}]})
+        found = store.find_server("a:1")
+        self.assert_utc(found["started_at"], NOW)
+        self.assert_utc(found["heartbeat_at"], NOW)
+        self.assert_utc(found["workers"][0]["started_at"], NOW)
+        assert store.update_server("a:1", {"heartbeat_at": beat, "workers": [{"name": "a:1:1", "seen_at": beat}]})
+        [found] = store.find_servers()
+        self.assert_utc(found["started_at"], NOW)
+        self.assert_utc(found["heartbeat_at"], beat)
+        assert "started_at" not in found["workers"][0]
+        self.assert_utc(found["workers"][0]["seen_at"], beat)
+
+    def test_dirmon_entry_datetimes_come_back_as_aware_utc_datetimes(self, store):
+        entry = self.dirmon_entry("orders", "/in/*.csv", properties={"run_at": NOW, "note": self.LOOKALIKE},
+                                  checked_at=NOW)
+        store.save_dirmon_entry(entry)
+        [found] = store.find_dirmon_entries()
+        self.assert_utc(found["properties"]["run_at"], NOW)
+        self.assert_utc(found["checked_at"], NOW)
+        assert found["properties"]["note"] == self.LOOKALIKE
+
     # -- wake-ups ---------------------------------------------------------------------------
     def test_wait_for_change_wakes_when_another_connection_adds_work(self, store, other_store):
         store.data_version()  # connected, and listening where that takes a connection

@@ -394,3 +394,18 @@ def test_without_change_streams_the_store_falls_back_to_polling(url, server, cap
     waiting, writing = connect(url, server, wakeups="changestream"), connect(url, server)
     assert woken_by_a_write(waiting, writing) == [True]
     assert "polling for changes instead" in caplog.text
+
+
+def test_a_client_without_tz_aware_still_gives_aware_utc_datetimes(url):
+    """A client made by the caller may read BSON dates naive; the store makes them UTC."""
+    client = mongomock.MongoClient(url) if not REAL_SERVER else pymongo.MongoClient(url)
+    store = MongoStore(url, client=client)
+    doc = make_doc(run_at=NOW, stamps=[NOW])
+    store.insert_job(doc)
+    store.insert_slices(doc["_id"], "main", [{"id": 1, "first_record_number": 1, "record_count": 1,
+                                              "serializer": "bson", "data": b"x"}])
+    store.claim_slices(doc["_id"], "main", "w", NOW, 1)
+    found = store.find_job(doc["_id"])
+    [piece] = store.read_input_slices(doc["_id"], "main")
+    for value in (found["run_at"], found["created_at"], found["stamps"][0], piece["started_at"]):
+        assert value == NOW and value.utcoffset() is not None and not value.utcoffset()
