@@ -196,6 +196,7 @@ class Document:
         self.env.pop("PYTHONPATH", None)
         self.process: subprocess.Popen | None = None
         self.stderr_path = folder / ".python-stderr"
+        self.ran: set[int] = set()  # the Python blocks run, by line
 
     def python(self, code: str, first_line: int) -> str:
         if self.process is None:
@@ -399,6 +400,20 @@ def test_doc_block(block: Block, documents) -> None:
     pytest.fail(f"{block.name} runs now: remove its known bug marker ({found.group(2)})", pytrace=False)
 
 
+def run_setup(block: Block, document: Document) -> None:
+    if "setup" in block.markers:
+        document.python(textwrap.dedent(block.markers["setup"]).strip("\n") + "\n", 1)
+
+
+def run_python(block: Block, document: Document) -> None:
+    document.ran.add(block.line)
+    run_setup(block, document)
+    code = block.code
+    if "ellipsis" in block.markers:
+        code = re.sub(r"(?m)^(\s*)\.\.\.\s*$", lambda m: m.group(1) + block.markers["ellipsis"].strip(), code)
+    document.python(with_checks(code), block.first_code_line)
+
+
 def run_block(block: Block, documents) -> None:
     for kind in ("skip", "not code"):
         if kind in block.markers:
@@ -408,16 +423,14 @@ def run_block(block: Block, documents) -> None:
     if block.language in TEXT:
         pytest.skip(f"not code (```{block.language})")
     document = documents(block.path)
-    if "setup" in block.markers:
-        setup = textwrap.dedent(block.markers["setup"]).strip("\n") + "\n"
-        document.python(setup, 1)
+    for earlier in BLOCKS:  # when -k picked this block alone: what it builds on first
+        if earlier.path == block.path and earlier.line < block.line and earlier.line not in document.ran \
+                and earlier.language in PYTHON and not {"skip", "not code"} & earlier.markers.keys():
+            run_python(earlier, document)
     if block.language in PYTHON:
-        code = block.code
-        if "ellipsis" in block.markers:
-            code = re.sub(r"(?m)^(\s*)\.\.\.\s*$", lambda m: m.group(1) + block.markers["ellipsis"].strip(),
-                          code)
-        document.python(with_checks(code), block.first_code_line)
+        run_python(block, document)
     elif block.language in SHELL:
+        run_setup(block, document)
         commands = shell_commands(block)
         assert commands, f"{block.name}: no command to run"
         for command in commands:
