@@ -27,7 +27,7 @@ from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response
-from starlette.routing import Mount, Route
+from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
@@ -204,7 +204,7 @@ def create_app(*, users: dict[str, tuple[str, str]] | None = None, auth: Authent
                 if request.headers.get("sec-fetch-site") == "cross-site":
                     return error_page(request, 403, "Cross-site requests are refused")
                 if is_api(request):
-                    given = request.headers.get("x-csrf-token")
+                    given: object = request.headers.get("x-csrf-token")
                     request.state.body = await request.body()
                 else:
                     form = request.state.form = await request.form()
@@ -218,8 +218,8 @@ def create_app(*, users: dict[str, tuple[str, str]] | None = None, auth: Authent
     async def http_error(request: Request, exc: Exception) -> Response:
         return error_page(request, getattr(exc, "status_code", 404), getattr(exc, "detail", "Not found"))
 
-    routes = [Route(path, guard(handler), methods=methods)
-              for module in PAGE_MODULES for path, handler, methods in module.ROUTES]
+    routes: list[BaseRoute] = [Route(path, guard(handler), methods=methods)
+                               for module in PAGE_MODULES for path, handler, methods in module.ROUTES]
     routes += [Route(path, guard(handler), methods=methods) for path, handler, methods in jobs.ACTION_ROUTES]
     routes.append(Route("/session/time_zone", guard(set_time_zone), methods=["POST"]))
     routes.append(Mount("/static", StaticFiles(directory=HERE / "static"), name="static"))
