@@ -15,13 +15,13 @@ def open_store(url: str) -> Store:
         return SQLiteStore(url)
     if scheme in ("postgresql", "postgres"):
         try:
-            from rjbatch.store.postgres import PostgresStore  # type: ignore[import-not-found]
+            from rjbatch.store.postgres import PostgresStore
         except ImportError as exc:
             raise StoreError(f"the PostgreSQL store is not available: {exc}") from None
         return PostgresStore(url)
     if scheme in ("mongodb", "mongodb+srv"):
         try:
-            from rjbatch.store.mongo import MongoStore  # type: ignore[import-not-found]
+            from rjbatch.store.mongo import MongoStore
         except ImportError as exc:
             raise StoreError(f"the MongoDB store is not available: {exc}") from None
         return MongoStore(url)

@@ -30,7 +30,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from decimal import Decimal
-from typing import Any, NoReturn
+from typing import Any, Literal, NoReturn, overload
 
 import pymongo
 from bson import ObjectId
@@ -166,7 +166,17 @@ def _fields(doc: Doc) -> Doc:
     return {_key(name): _encode(value) for name, value in doc.items() if name != "_id"}
 
 
+@overload
+def _from_stored(doc: Doc) -> Doc: ...
+
+
+@overload
+def _from_stored(doc: Doc | None) -> Doc | None: ...
+
+
 def _from_stored(doc: Doc | None) -> Doc | None:
+    """A stored document as the store gives it: keys unescaped, datetimes aware UTC and
+    ``_id`` a string."""
     if doc is None:
         return None
     doc = _decode(doc)
@@ -327,7 +337,7 @@ class _ConnectionErrors:
     def __enter__(self) -> None:
         return None
 
-    def __exit__(self, kind: Any, exc: BaseException | None, traceback: Any) -> bool:
+    def __exit__(self, kind: Any, exc: BaseException | None, traceback: Any) -> Literal[False]:
         if isinstance(exc, ConnectionFailure) and not isinstance(exc, StoreError):
             what = "cannot reach" if isinstance(exc, ServerSelectionTimeoutError) else "lost the connection to"
             raise ConnectionLost(f"{what} MongoDB at {_safe(self.url)}: {_reason(exc)}") from exc
@@ -413,7 +423,7 @@ class MongoStore:
                     db[CHANGES].update_one({"_id": _WORK}, {"$setOnInsert": {"version": 0}},
                                            upsert=True)
         except PyMongoError as exc:
-            cause = exc.__cause__ if isinstance(exc, ConnectionLost) else exc  # the driver's own
+            cause = (exc.__cause__ or exc) if isinstance(exc, ConnectionLost) else exc  # the driver's own
             raise StoreError(f"cannot use MongoDB at {_safe(self.url)}: {_reason(cause)}") from None
 
     def vacuum(self) -> str:
@@ -575,7 +585,7 @@ class MongoStore:
             if not jobs.count_documents(key, limit=1):
                 return False
             for path in sorted(paths, key=lambda p: p.count(".")):  # parents first
-                empty = 0 if path in increments else {}
+                empty: int | Doc = 0 if path in increments else {}
                 jobs.update_one({**key, path: {"$eq": None, "$exists": True}}, {"$set": {path: empty}})
             return jobs.update_one(key, {"$inc": dict(increments)}).matched_count > 0
 
@@ -747,7 +757,7 @@ class MongoStore:
 
     @staticmethod
     def _input_slice(doc: Doc, job_id: str, category: str) -> Doc:
-        out = {"job_id": job_id, "category": category}
+        out: Doc = {"job_id": job_id, "category": category}
         out.update(_SLICE_DEFAULTS)
         for name, value in doc.items():
             out["id" if name == "_id" else name] = value
@@ -1022,11 +1032,10 @@ class MongoStore:
 
     # -- servers ------------------------------------------------------------------------
     @staticmethod
-    def _server(doc: Doc | None) -> Doc | None:
-        if doc is None:
-            return None
+    def _server(doc: Doc) -> Doc:
         doc.pop("_id", None)
-        return _decode(doc)
+        decoded: Doc = _decode(doc)
+        return decoded
 
     def save_server(self, doc: Doc) -> None:
         stored = _fields(doc)
@@ -1041,7 +1050,8 @@ class MongoStore:
 
     def find_server(self, name: str) -> Doc | None:
         with self._guard:
-            return self._server(self.db[SERVERS].find_one({"name": name}))
+            doc = self.db[SERVERS].find_one({"name": name})
+        return None if doc is None else self._server(doc)
 
     def find_servers(self) -> list[Doc]:
         with self._guard:

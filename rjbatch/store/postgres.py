@@ -76,6 +76,18 @@ _JOB_COLUMNS = {"id": "text", "classes": "text[]", "doc": "jsonb", "sub_state": 
 
 log = logging.getLogger("rjbatch.store.postgres")
 
+Row = dict[str, Any]
+Connection = psycopg.Connection[Row]  # connections read rows as dicts (dict_row)
+Cursor = psycopg.Cursor[Row]
+
+
+def _one(cursor: Cursor) -> Row:
+    """The row of a statement that always returns one (an aggregate, a catalog lookup)."""
+    row = cursor.fetchone()
+    if row is None:
+        raise StoreError("PostgreSQL returned no row where one was expected")
+    return row
+
 
 # a JSON \u0000 escape (not an escaped backslash followed by "u0000")
 _NUL_ESCAPE = re.compile(r"(?<!\\)((?:\\\\)*)\\u0000")
@@ -215,8 +227,8 @@ class ConnectionLost(StoreConnectionLost, psycopg.OperationalError):
 
 # -- connections and fork ---------------------------------------------------------------
 # Every connection this process opened, so a forked child can cut its copies loose.
-_connections: weakref.WeakSet[psycopg.Connection] = weakref.WeakSet()
-_inherited: list[psycopg.Connection] = []  # a child keeps its parent's, cut loose, forever
+_connections: weakref.WeakSet[Connection] = weakref.WeakSet()
+_inherited: list[Connection] = []  # a child keeps its parent's, cut loose, forever
 
 
 def _cut_inherited_connections() -> None:
@@ -246,7 +258,7 @@ class _Session:
 
     __slots__ = ("connection", "pid", "backend_pid", "seen", "waited")
 
-    def __init__(self, connection: psycopg.Connection) -> None:
+    def __init__(self, connection: Connection) -> None:
         self.connection = connection
         self.pid = os.getpid()
         self.backend_pid = connection.info.backend_pid
@@ -260,10 +272,6 @@ class _Session:
 
 def _same(value: Any) -> Any:
     return value
-
-
-def _list(value: Any) -> list[Any]:
-    return list(value)
 
 
 class PostgresStore(SQLStore):
@@ -280,10 +288,16 @@ class PostgresStore(SQLStore):
     _assignments = staticmethod(_assignments)
     _dumps = staticmethod(dumps)
     _column_value = staticmethod(column_value)
-    _classes_value = staticmethod(_list)
-    _class_names = staticmethod(_list)
     _load_doc = staticmethod(_same)  # psycopg reads jsonb as a dict
     _load_json = staticmethod(_same)
+
+    @staticmethod
+    def _classes_value(classes: Any) -> Any:
+        return list(classes)  # a text[] column
+
+    @staticmethod
+    def _class_names(value: Any) -> list[str]:
+        return list(value)
 
     def _insert_mark(self, column: str) -> str:
         return "%s::jsonb" if column == "doc" else "%s"
@@ -306,7 +320,7 @@ class PostgresStore(SQLStore):
             session = self._local.session = self._open()
         return session
 
-    def _connection(self) -> psycopg.Connection:
+    def _connection(self) -> Connection:
         return self._session().connection
 
     def _open(self) -> _Session:
@@ -337,7 +351,7 @@ class PostgresStore(SQLStore):
         return session
 
     @contextlib.contextmanager
-    def _guard(self, connection: psycopg.Connection, failed: str | None = None) -> Iterator[None]:
+    def _guard(self, connection: Connection, failed: str | None = None) -> Iterator[None]:
         """Driver errors as store errors naming the server: a broken connection (the server
         restarted or went away) is ``ConnectionLost``; with ``failed`` (setting a new
         connection up), any other driver error is a ``StoreError`` that starts with it."""
@@ -360,28 +374,26 @@ class PostgresStore(SQLStore):
             return self._recorded_version(connection)
 
     @staticmethod
-    def _recorded_version(connection: psycopg.Connection) -> int:
-        row = connection.execute(SQL["has_version_table"]).fetchone()
-        if not row["present"]:
+    def _recorded_version(connection: Connection) -> int:
+        if not _one(connection.execute(SQL["has_version_table"]))["present"]:
             return 0
-        row = connection.execute(SQL["schema_version"]).fetchone()
-        return int(row["version"])
+        return int(_one(connection.execute(SQL["schema_version"]))["version"])
 
-    def _use_schema(self, connection: psycopg.Connection) -> None:
+    def _use_schema(self, connection: Connection) -> None:
         """Only this store's schema on the path: every unqualified name in the SQL is its."""
         connection.execute(SQL["set_search_path"], [f'"{self.schema}"'])
 
     @staticmethod
-    def _legacy_schema(connection: psycopg.Connection) -> str | None:
+    def _legacy_schema(connection: Connection) -> str | None:
         """The schema where ``rjbatch_schema`` resolves on the connection's search_path.
 
         That is where rjbatch before the schema of its own created its tables (usually
         ``public``); None when there is none.
         """
         row = connection.execute(SQL["schema_of_table"], [VERSION_TABLE]).fetchone()
-        return row["nspname"] if row else None
+        return str(row["nspname"]) if row else None
 
-    def _migrate(self, connection: psycopg.Connection, legacy: str | None = None) -> None:
+    def _migrate(self, connection: Connection, legacy: str | None = None) -> None:
         if self._migrated:
             return
         current = self._recorded_version(connection)
@@ -407,7 +419,7 @@ class PostgresStore(SQLStore):
             )
         self._migrated = True
 
-    def _create_schema(self, connection: psycopg.Connection) -> None:
+    def _create_schema(self, connection: Connection) -> None:
         """``CREATE SCHEMA`` unless it exists (so a schema made by an administrator
         needs no CREATE privilege on the database)."""
         if connection.execute(SQL["schema_exists"], [self.schema]).fetchone():
@@ -422,11 +434,11 @@ class PostgresStore(SQLStore):
             ) from None
         self._use_schema(connection)  # the path named a schema that did not exist yet
 
-    def _tables_in(self, connection: psycopg.Connection, schema: str) -> set[str]:
+    def _tables_in(self, connection: Connection, schema: str) -> set[str]:
         rows = connection.execute(SQL["tables_in_schema"], [schema, [*TABLES, VERSION_TABLE]]).fetchall()
         return {row["relname"] for row in rows}
 
-    def _refuse_foreign_tables(self, connection: psycopg.Connection) -> None:
+    def _refuse_foreign_tables(self, connection: Connection) -> None:
         """A schema with a ``jobs`` (...) that rjbatch did not create is not taken over."""
         foreign = self._tables_in(connection, self.schema) - {VERSION_TABLE}
         if foreign:
@@ -434,7 +446,7 @@ class PostgresStore(SQLStore):
                 f"schema {self.schema!r} of {safe_url(self.url)} already has tables rjbatch did not "
                 f"create ({', '.join(sorted(foreign))}): name another with ?schema=")
 
-    def _move_tables(self, connection: psycopg.Connection, legacy: str) -> None:
+    def _move_tables(self, connection: Connection, legacy: str) -> None:
         """Move an older rjbatch's tables and functions from ``legacy`` into this schema.
 
         They are recognised by the version table beside them and by the jobs table's
@@ -455,9 +467,8 @@ class PostgresStore(SQLStore):
                 source=source, table=sql.Identifier(table), target=target))
         for function in FUNCTIONS:
             name, _, arguments = function.partition("(")
-            exists = connection.execute(SQL["function_exists"],
-                                        ['"' + legacy.replace('"', '""') + '".' + function]
-                                        ).fetchone()["present"]
+            exists = _one(connection.execute(SQL["function_exists"],
+                                             ['"' + legacy.replace('"', '""') + '".' + function]))["present"]
             if exists:  # arguments: a constant of this module (FUNCTIONS), not a value
                 connection.execute(sql.SQL(SQL["move_function"]).format(
                     source=source, function=sql.Identifier(name), arguments=sql.SQL(arguments.rstrip(")")),
@@ -465,13 +476,13 @@ class PostgresStore(SQLStore):
         log.warning("moved rjbatch's tables and functions from schema %r to schema %r of %s",
                     legacy, self.schema, safe_url(self.url))
 
-    def _execute(self, sql: str, params: Sequence[Any] = ()) -> psycopg.Cursor:
+    def _execute(self, sql: str, params: Sequence[Any] = ()) -> Cursor:
         connection = self._connection()
         with self._guard(connection):
             return connection.execute(sql, params)
 
     @contextlib.contextmanager
-    def _transaction(self) -> Iterator[psycopg.Connection]:
+    def _transaction(self) -> Iterator[Connection]:
         connection = self._connection()
         with self._guard(connection), connection.transaction():
             yield connection
@@ -581,8 +592,8 @@ class PostgresStore(SQLStore):
                                 s["serializer"], s["data"], s.get("state", "queued")))
 
     def next_slice_id(self, job_id: str, category: str) -> int:
-        row = self._execute(SQL["next_slice_id"], (job_id, category, job_id, category)).fetchone()
-        return (row["greatest"] or 0) + 1
+        row = _one(self._execute(SQL["next_slice_id"], (job_id, category, job_id, category)))
+        return int(row["greatest"] or 0) + 1
 
     def claim_slices(
         self, job_id: str, category: str, worker_name: str, now: dt.datetime, limit: int

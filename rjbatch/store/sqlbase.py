@@ -232,10 +232,11 @@ class SQLStore:
                       from_id: int = 0) -> int:
         tables = {"input": ["input_slices"], "output": ["output_slices"]}.get(
             kind or "", ["input_slices", "output_slices"])
+        params: tuple[Any, ...] = (job_id, from_id)
         if category is None:
-            sql, params = self.SQL["delete_slices"], (job_id, from_id)
+            sql = self.SQL["delete_slices"]
         else:
-            sql, params = self.SQL["delete_category_slices"], (job_id, from_id, category)
+            sql, params = self.SQL["delete_category_slices"], (*params, category)
         deleted = 0
         with self._transaction() as connection:
             for table in tables:

@@ -212,8 +212,15 @@ class SQLiteStore(SQLStore):
     _assignments = staticmethod(_assignments)
     _dumps = staticmethod(dumps)
     _classes_value = staticmethod(_join_classes)
-    _load_doc = staticmethod(json.loads)
-    _load_json = staticmethod(json.loads)
+
+    @staticmethod
+    def _load_doc(value: Any) -> Doc:
+        doc: Doc = json.loads(value)
+        return doc
+
+    @staticmethod
+    def _load_json(value: Any) -> Any:
+        return json.loads(value)
 
     def __init__(self, url: str, *, busy_timeout: float = 30.0, synchronous: str = "NORMAL") -> None:
         if str(synchronous).upper() not in _SYNCHRONOUS:
@@ -337,7 +344,7 @@ class SQLiteStore(SQLStore):
 
     _transaction = _write
 
-    def _execute(self, sql: str, params: list[Any] | tuple = ()) -> sqlite3.Cursor:
+    def _execute(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
         with self._lock:
             connection = self._connection()
             return self._busy_retry(lambda: connection.execute(sql, params))
