@@ -10,8 +10,7 @@ import pytest
 
 from rjbatch import Job, clock, field
 from rjbatch.batch import BatchJob
-from rjbatch.job import WorkContext
-from rjbatch.job import seconds_as_duration
+from rjbatch.job import WorkContext, seconds_as_duration
 from rjbatch.plugins.retry import Retry
 from rjbatch.testing import work_all
 from rjbatch.web import create_app
