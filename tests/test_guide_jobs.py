@@ -1,6 +1,6 @@
 """The guide's examples for regular jobs, in Python, with their documented outcomes.
 
-Section by section of reference/rocketjob-programmers-guide.md: Writing Jobs, Fields,
+Section by section of the Rocket Job programmer's guide: Writing Jobs, Fields,
 Field Defaults, Business Priority, Delayed Processing, Retention, Collecting Output,
 Job Status, Expired Jobs, Persistence, Queries, Callbacks, Validations, Exception
 Handling and Writing Tests.

@@ -1,4 +1,4 @@
-"""Plugins: Restart, Retry, Singleton and Transaction (semantics §8 and §13)."""
+"""Plugins: Restart, Retry, Singleton and Transaction, and their edge cases (docs/plugins.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Cron and ProcessingWindow plugins, and the jobs that come with rjbatch (§13)."""
+"""Cron and ProcessingWindow plugins, and the jobs that come with rjbatch (docs/plugins.md)."""
 
 from __future__ import annotations
 

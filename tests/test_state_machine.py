@@ -1,4 +1,4 @@
-"""Events, guards and callback ordering of the job state machine (semantics §3, §13)."""
+"""Events, guards and callback ordering of the job state machine (docs/jobs.md)."""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
 ``x.csv.gz.enc`` → ``["gz", "enc"]``: on read the right-most stream is applied to the raw
 bytes first (decrypt, then gunzip); on write the mirror image (gzip, then encrypt). The rules
-are IOStreams' (docs/codecs.md, reference/iostreams.md §1.2-1.3) with deliberate fixes:
+are IOStreams' (docs/codecs.md, How the chain of streams is chosen) with deliberate fixes:
 every gzip member is read, zip directory entries are skipped, and a zip entry is named after
 the file.
 

@@ -104,7 +104,7 @@ class TextDecoder:
 # --------------------------------------------------------------------------- cleaners
 
 # Ruby's :printable keeps [[:print:]] plus \r and \n. For Unicode text that removes exactly
-# the characters whose category is Cc, Cn, Cs, Zl or Zp (iostreams.md §2.6).
+# the characters whose category is Cc, Cn, Cs, Zl or Zp (docs/codecs.md, Text).
 _REMOVED_CATEGORIES = frozenset({"Cc", "Cn", "Cs", "Zl", "Zp"})
 
 

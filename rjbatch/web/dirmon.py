@@ -1,5 +1,5 @@
 """The directory monitor pages: dirmon entries listed, shown, created, edited, copied,
-enabled, disabled and destroyed (mission-control.md §1.10), and the same as JSON.
+enabled, disabled and destroyed (as in RJMC; docs/web.md, Pages), and the same as JSON.
 
 An entry's properties form is generated (``forms``) from its job class's
 ``user_editable`` fields, less ``run_at``; only the values that differ from the class

@@ -1,4 +1,4 @@
-"""Forms generated from a job class's ``user_editable`` fields (mission-control.md §1.7).
+"""Forms generated from a job class's ``user_editable`` fields (RJMC's edit-job widgets).
 
 The job edit page and the dirmon entry pages both show one widget per editable field and
 read the submitted form back into typed values. The widget follows the field's kind:

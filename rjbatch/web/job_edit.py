@@ -1,4 +1,4 @@
-"""The job edit page: a form over the job class's ``user_editable`` fields (§1.7), and
+"""The job edit page: a form over the job class's ``user_editable`` fields (docs/web.md, Pages), and
 ``POST /api/jobs/{id}/edit`` taking the same fields as JSON.
 
 A field in the class's ``admin_only_fields`` (``OnDemandJob.code``: code a worker runs)
@@ -47,7 +47,8 @@ def _setting(name: str, kind: Any, choices: Any = None, description: str | None 
 
 
 CATEGORY_CLASSES = {"input": InputCategory, "output": OutputCategory}
-# a batch job's category settings editable per job (RJMC §1.7's nested category forms)
+# a batch job's category settings editable per job (as RJMC's edit page nests input and
+# output category forms)
 CATEGORY_SETTINGS = {
     "input": [
         _setting("columns", list, description="the header, one column per line (blank: read from the file)"),

@@ -38,10 +38,10 @@ PAGE_SIZES = (10, 20, 50, 100)
 ACTIONS = ("run_now", "pause", "resume", "retry", "fail", "abort", "destroy")
 ACTION_LABELS = {"pause": "Pause", "resume": "Resume", "retry": "Retry", "fail": "Fail", "abort": "Abort",
                  "run_now": "Run now", "destroy": "Destroy"}
-# the list actions of RJMC (§1.2): fail and abort only on the job page
+# the inline actions of RJMC's job lists: fail and abort only on the job page
 LIST_ACTIONS = ("run_now", "pause", "resume", "retry", "destroy")
 
-# each list's columns and default order (mission-control.md §1.2); a column sorts by the
+# each list's columns and default order, as in RJMC's job lists; a column sorts by the
 # stored field it names, and only these fields may be sorted on
 COLUMNS: dict[str, tuple[str, ...]] = {
     "all": ("class", "description", "state", "priority", "created_at", "duration"),

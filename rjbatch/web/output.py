@@ -1,15 +1,16 @@
 """A batch job's output (and remaining input) in Mission Control: browse it, download it.
 
-RJMC shows no output at all and only the failed input slices (mission-control.md §1.5,
-§4); this page is new. ``/jobs/{id}/output`` lists the job's output categories with their
-record counts, and the input categories that still hold slices, then pages through the
-records of one of them in upload order. ``/jobs/{id}/output/download`` streams a
-category's output as a file, written by ``job.download`` itself.
+RJMC shows no output at all and only the failed input slices, though job dashboards are
+often asked for output download and slice browsing; this page is new.
+``/jobs/{id}/output`` lists the job's output categories with their record counts, and the
+input categories that still hold slices, then pages through the records of one of them in
+upload order. ``/jobs/{id}/output/download`` streams a category's output as a file, written
+by ``job.download`` itself.
 
 Who sees what: every role sees the categories and their record and slice counts. Only
 ``editor`` (``security.RECORD_ROLE``) and ``admin`` see record contents, through the page,
 the JSON API or a download, as RJMC lets only editors see slice data ("including
-encrypted data", §3): output is business data, often personal, and an encrypted category
+encrypted data"): output is business data, often personal, and an encrypted category
 is shown decrypted. A weaker role's GET of the download URL gets 403 (and a WARNING in the
 audit log); every download is an INFO line there.
 

@@ -17,8 +17,8 @@ from typing import Any
 # weakest first: a role grants everything the roles before it grant
 ROLES = ("view", "user", "dirmon", "manager", "operator", "editor", "admin")
 
-# the weakest role allowed to do each job action (mission-control.md §3); "user" may act
-# only on its own jobs (a job whose ``login`` field is the user's name)
+# the weakest role allowed to do each job action (RJMC's, see docs/web.md, Security model);
+# "user" may act only on its own jobs (a job whose ``login`` field is the user's name)
 JOB_ACTIONS = {
     "pause": "manager",
     "resume": "manager",

@@ -39,7 +39,7 @@ ACTION_LABELS = {"pause": "Pause", "resume": "Resume", "stop": "Stop", "destroy"
 # the stored states a one-server action applies to (as rjbatch.servers.request checks)
 ACTION_FROM = {"pause": (servers.RUNNING,), "resume": (servers.PAUSED,),
                "stop": (servers.STARTING, servers.RUNNING, servers.PAUSED)}
-# the all-server buttons each list offers (mission-control.md §1.8; kill has no rjbatch equivalent)
+# the all-server buttons each list offers, as in RJMC (kill has no rjbatch equivalent)
 ALL_ACTIONS = {
     "all": ("pause", "resume", "stop", "destroy_zombies"),
     servers.STARTING: ("pause", "stop"),

@@ -11,7 +11,7 @@ from rjbatch.codecs import Cipher, set_ciphers
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
-#: the keys of iostreams.md §5.4's test vector (written by Ruby)
+#: the keys of the Symmetric Encryption test vector written by Ruby (fixtures/ruby_vector.txt.enc)
 VECTOR_CIPHER = Cipher(key=bytes(range(32)), iv=bytes(range(100, 116)), version=7)
 
 
@@ -22,7 +22,7 @@ def fixtures() -> Path:
 
 @pytest.fixture
 def ciphers(monkeypatch):
-    """The §5.4 keys as the process-wide ciphers, cleared again after the test."""
+    """The test vector's keys as the process-wide ciphers, cleared again after the test."""
     monkeypatch.delenv("RJBATCH_ENCRYPTION_CONFIG", raising=False)
     set_ciphers([VECTOR_CIPHER])
     yield [VECTOR_CIPHER]

@@ -1,4 +1,4 @@
-"""CSV and PSV lines: parsing (iostreams.md §3.6) and rendering (§4.3, §4.4)."""
+"""CSV and PSV lines: parsing and rendering as IOStreams does (docs/codecs.md, Formats)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Header rows: cleansing (iostreams.md §3.3), column restrictions (§3.4), rows to dicts (§3.5)."""
+"""Header rows: cleansing, column restrictions, rows to dicts (docs/codecs.md, Header rows)."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ from rjbatch.codecs.tabular import (
         ("", ""),
         (None, ""),
         ("Café", "caf"),
-        # §3.3 prints `ncode_caf` for this one, but its own algorithm (and Ruby 3.1, run while
+        # not `ncode_caf`, as one might read the rule: the algorithm (and Ruby 3.1, run while
         # writing this test) turns the space into `_` before deleting `É`: `ncode_caf_`.
         ("Ünïcode_Caf É", "ncode_caf_"),
     ],

@@ -1,4 +1,4 @@
-"""JSON lines (iostreams.md §3.6, §4.4) and fixed-width layouts (§3.6, §4.4)."""
+"""JSON lines and fixed-width layouts, parsed and rendered (docs/codecs.md, Formats)."""
 
 from __future__ import annotations
 

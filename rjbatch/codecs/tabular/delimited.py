@@ -425,7 +425,7 @@ def ruby_str(value: Any) -> str:
 
 
 def csv_field(value: Any) -> str:
-    """One field as Ruby's ``CSV.generate_line`` writes it (iostreams.md §4.3)."""
+    """One field as Ruby's ``CSV.generate_line`` writes it (docs/codecs.md, Formats)."""
     if value is None:
         return ""
     text = value if value.__class__ is str else ruby_str(value)

@@ -1,9 +1,9 @@
-"""Fixed-width lines described by a layout (iostreams.md §3.6 and §4.4).
+"""Fixed-width lines described by a layout, as IOStreams parses and renders them.
 
 A layout is a list of dicts: ``{"key": "name", "size": 10}``, ``{"size": 3}`` (a filler, never
 a key), ``{"key": "age", "size": 4, "type": "integer"}``,
 ``{"key": "weight", "size": 7, "type": "float", "decimals": 2}`` and, last only,
-``{"key": "rest", "size": "remainder"}`` for a variable-length tail.
+``{"key": "rest", "size": "remainder"}`` for a variable-length tail (docs/codecs.md, Formats).
 """
 
 from __future__ import annotations

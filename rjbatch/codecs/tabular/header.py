@@ -1,6 +1,6 @@
 """Header rows: cleansing column names, allowed/required columns, rows to dicts.
 
-The rules are IOStreams' (reference/iostreams.md §3.3-3.5) so that a file a Ruby job accepted
+The rules are IOStreams' (docs/codecs.md, Header rows) so that a file a Ruby job accepted
 is read into the same keys here.
 """
 
@@ -31,7 +31,7 @@ _NON_WORD_RUN = re.compile(r"[^A-Za-z0-9_]+")
 
 
 def cleanse_column(name: Any) -> str:
-    """Cleanse one column name the way IOStreams does (§3.3).
+    """Cleanse one column name the way IOStreams does.
 
     Strip ASCII white space, lower-case, turn white-space runs and dash runs into ``_``,
     then delete every character that is not an ASCII letter, digit or ``_`` (so ``Café``
