@@ -1,4 +1,4 @@
-"""Batch jobs: the edge cases of rocketjob-semantics §13, in-process and synchronous."""
+"""Batch jobs: the edge cases of Rocket Job's own tests, in-process and synchronous."""
 
 from __future__ import annotations
 
