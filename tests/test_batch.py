@@ -638,8 +638,8 @@ def test_statistics_keys_from_the_data_never_break_the_job():
 
 def test_a_worker_with_nothing_to_claim_on_a_batch_job_still_uploading_moves_on_to_other_work():
     from rjbatch import Job
-    from rjbatch.job import WorkContext
     from rjbatch.config import get_store
+    from rjbatch.job import WorkContext
     from rjbatch.worker.picking import WorkerFilter, next_available_job
 
     class Streaming(BatchJob):

@@ -1,5 +1,5 @@
 """Peer side of rjbatch's benchmarks: the same workloads run on the systems users compare
-rjbatch with (see ``/work/shared/reference/peers.md``), as importable functions.
+rjbatch with (huey, RQ, Celery, Dask), as importable functions.
 
 * :mod:`benchmarks.peers.jobs_peers` -- job queues (Huey/SQLite, RQ/Redis, Celery/Redis):
   drain rate and pickup latency of no-op jobs. Result type :class:`JobsResult`.
