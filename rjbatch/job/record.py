@@ -252,8 +252,6 @@ class JobRecord:
 
     def _refuse_singleton(self) -> NoReturn:
         """The store's singleton index refused this job (another was saved first)."""
-        from rjbatch.plugins.singleton import singleton_message
-
         raise ValidationError({"state": [singleton_message(type(self).__name__)]}, type(self).__name__)
 
     def update(self, **values: Any) -> Self:
@@ -369,6 +367,11 @@ class JobRecord:
 
     def __hash__(self) -> int:
         return hash(self.id)
+
+
+def singleton_message(class_name: str) -> str:
+    """Why a second active instance of a ``Singleton`` class is refused."""
+    return f"Another instance of {class_name} is already running, queued, or paused"
 
 
 def _choices_message(choices: tuple) -> str:

@@ -14,6 +14,7 @@ from typing import Any
 
 from rjbatch.job import states
 from rjbatch.job.callbacks import before_validation
+from rjbatch.job.record import singleton_message
 from rjbatch.plugins.base import JobMixin
 
 ACTIVE = tuple(str(state) for state in states.ACTIVE)
@@ -33,7 +34,3 @@ class Singleton(JobMixin):
         other = type(self).where(state__in=list(ACTIVE), _id__ne=self.id).first()
         if other is not None:
             self.errors.add("state", singleton_message(type(self).__name__))
-
-
-def singleton_message(class_name: str) -> str:
-    return f"Another instance of {class_name} is already running, queued, or paused"
