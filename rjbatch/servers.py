@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from rjbatch import clock
-from rjbatch.job.fields import parse_datetime, to_utc
+from rjbatch.job.fields import to_utc
 from rjbatch.store.protocol import Store
 
 log = logging.getLogger("rjbatch.server")
@@ -30,10 +30,8 @@ def default_server_name() -> str:
 
 
 def as_time(value: Any) -> datetime | None:
-    """A stored time (a datetime, or the SQLite store's text) as an aware UTC datetime."""
-    if isinstance(value, datetime):
-        return to_utc(value)
-    return parse_datetime(value) if isinstance(value, str) and value else None
+    """A stored time (every store returns aware UTC datetimes) or None."""
+    return to_utc(value) if isinstance(value, datetime) else None
 
 
 @dataclass
