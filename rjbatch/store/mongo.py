@@ -679,7 +679,7 @@ class MongoStore:
         with self._guard:
             doc = self.db[JOBS].find_one({"state": "queued", "run_at": {"$gt": to_utc(now)}},
                                          {"run_at": 1}, sort=[("run_at", 1)])
-        return doc["run_at"] if doc else None
+        return _decode(doc["run_at"]) if doc else None
 
     def claim_job(self, worker_name: str, now: dt.datetime, filter: Filter | None = None,
                   finished: Sequence[str] = ()) -> Doc | None:

@@ -402,6 +402,7 @@ def test_a_client_without_tz_aware_still_gives_aware_utc_datetimes(url):
     store = MongoStore(url, client=client)
     doc = make_doc(run_at=NOW, stamps=[NOW])
     store.insert_job(doc)
+    store.insert_job(make_doc(run_at=NOW + timedelta(hours=1)))
     store.insert_slices(doc["_id"], "main", [{"id": 1, "first_record_number": 1, "record_count": 1,
                                               "serializer": "bson", "data": b"x"}])
     store.claim_slices(doc["_id"], "main", "w", NOW, 1)
@@ -409,3 +410,5 @@ def test_a_client_without_tz_aware_still_gives_aware_utc_datetimes(url):
     [piece] = store.read_input_slices(doc["_id"], "main")
     for value in (found["run_at"], found["created_at"], found["stamps"][0], piece["started_at"]):
         assert value == NOW and value.utcoffset() is not None and not value.utcoffset()
+    due = store.next_run_at(NOW)
+    assert due == NOW + timedelta(hours=1) and due.utcoffset() is not None
