@@ -11,7 +11,7 @@ A connection belongs to one process and one thread, opened on first use, never a
 inherited one: a forked child's copies of its parent's connections are disconnected
 from the socket at fork time, so nothing the child does (or its garbage collector)
 can end the parent's sessions. The statements live in ``postgres.sql`` beside this
-file; the schema is versioned in ``rjbatch_schema`` and migrated under an advisory
+file, and those it shares with SQLite in ``sqlbase.sql``; the schema is versioned in ``rjbatch_schema`` and migrated under an advisory
 lock, so processes starting together do not race.
 
 Everything lives in a PostgreSQL schema of the store's own (``rjbatch``, or

@@ -7,7 +7,18 @@ these lists before use. Document paths are parameters too (see ``sqlfilter.Diale
 :class:`SQLStore` holds the methods SQLite and PostgreSQL run alike, parameterised by
 the placeholder (``?`` or ``%s``), the transaction context manager (``_transaction``),
 the statement runner (``_execute``) and a few small value hooks. Each backend keeps
-its own SQL, connections and the methods whose SQL genuinely differs.
+its connections and the methods whose SQL genuinely differs.
+
+Every fixed statement is a named block of a ``.sql`` file, read once at import: the
+shared ones in ``sqlbase.sql`` (written with ``?``), each backend's own in
+``sqlite.sql`` or ``postgres.sql``; code names them (``self.SQL["find_job"]``). What
+code still writes is the SQL that depends on the call: filters and sort keys
+(``sqlfilter``), ``SET`` lists and increment expressions, pasted into the files'
+``{filter}``/``{assignments}``/... slots.
+
+Both backends give datetimes back as datetimes: timestamp columns are read as aware
+UTC, and a document column records where its JSON holds datetimes (``DATETIMES``), so
+those come back too, nested ones included.
 """
 
 from __future__ import annotations

@@ -3,7 +3,9 @@
 WAL journal, a busy timeout, ``BEGIN IMMEDIATE`` for every read-then-write, the job
 claim as one ``UPDATE ... RETURNING``. Connections belong to one process and one
 thread: a forked child or another thread opens its own on first use, never an
-inherited one. The statements live in ``sqlite.sql`` beside this file.
+inherited one. The statements live in ``sqlite.sql`` beside this file, and those it
+shares with PostgreSQL in ``sqlbase.sql``. Timestamps are ISO 8601 text (UTC,
+milliseconds, sortable as text) in the file and aware UTC datetimes out of the store.
 """
 
 from __future__ import annotations
