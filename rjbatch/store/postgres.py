@@ -60,7 +60,6 @@ from rjbatch.store.sqlbase import (
 from rjbatch.store.sqlfilter import Dialect, encode_value, where_clause
 
 SCHEMA_VERSION = 2
-CHANNEL = "rjbatch"
 _MIGRATION_LOCK = 0x726A6261746368  # "rjbatch": the advisory lock migrations run under
 
 # The store keeps everything in a schema of its own (``?schema=`` in the URL), so it can
