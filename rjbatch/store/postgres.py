@@ -169,16 +169,19 @@ SQL = {**read_statements("sqlbase.sql", placeholder="%s"), **read_statements("po
 def _assignments(columns: dict[str, Any], rest: Doc) -> tuple[str, list[Any]]:
     """``SET`` text for real columns, and a merge into ``doc`` for every other field.
 
-    The record of where the document holds datetimes (``sqlbase.DATETIMES``) follows:
-    the changed fields' entries go, those that hold datetimes now come in.
+    The entries these fields need in the record of where the document holds datetimes
+    (``sqlbase.DATETIMES``) are merged into it.
     """
     parts = [f"{column} = %s" for column in columns]
     params = list(columns.values())
-    if rest:
+    entries = datetime_shapes(rest)
+    if entries:
         parts.append("doc = jsonb_set(doc || %s::jsonb, %s::text[],"
-                     " (coalesce(jsonb_extract_path(doc, %s), jsonb_build_object()) - %s::text[])"
-                     " || %s::jsonb)")
-        params += [dumps(rest), [DATETIMES], DATETIMES, list(rest), dumps(datetime_shapes(rest))]
+                     " coalesce(jsonb_extract_path(doc, %s), jsonb_build_object()) || %s::jsonb)")
+        params += [dumps(rest), [DATETIMES], DATETIMES, dumps(entries)]
+    elif rest:
+        parts.append("doc = doc || %s::jsonb")
+        params.append(dumps(rest))
     return ", ".join(parts), params
 
 

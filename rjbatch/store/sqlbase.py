@@ -77,40 +77,64 @@ def read_statements(filename: str, *, placeholder: str = "?") -> dict[str, str]:
 # JSON has no datetime, so a document column keeps a datetime as its ISO text (what filters
 # and sorts compare). Where a document held datetimes is recorded beside them, under this
 # key, so a read gives back datetimes, not text: ``{"throttled_at": 1, "failed_at_list":
-# {"0": 1, "1": 1}}`` (1: this value; an object: these keys or list indexes inside it).
-# No field of a record can have this name (names starting with "_" are not stored as fields).
+# {"0": 1, "1": 1}}`` (1: this value; an object: these keys or list indexes inside it;
+# null: nothing). No field of a record can have this name (names starting with "_" are
+# not stored as fields).
+#
+# Only text in the stored form (STORED_DATETIME) at a recorded place is read as a datetime,
+# so an entry left from an earlier value of a field harms nothing, unless the new value
+# holds such text: an update writes the entries of the fields it sets that hold datetimes
+# or such text (null for the latter), and leaves the others alone (no extra work on the
+# common update of numbers and states).
 DATETIMES = "_datetimes"
+STORED_DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z")  # format_datetime's
 
 
-def datetime_shape(value: Any) -> Any:
-    """Where ``value`` holds datetimes: 1 (it is one), a dict of keys or list indexes to
-    their shapes, or None (none inside)."""
+def _shape(value: Any) -> tuple[Any, bool]:
+    """Where ``value`` holds datetimes (1: it is one; a dict of keys or list indexes to
+    their shapes; None: nowhere), and whether it holds text that reads as one."""
     if isinstance(value, datetime):
-        return 1
+        return 1, False
+    if isinstance(value, str):
+        return None, STORED_DATETIME.fullmatch(value) is not None
     if isinstance(value, dict):
         items: Iterable[tuple[Any, Any]] = value.items()
     elif isinstance(value, list | tuple):
         items = enumerate(value)
     else:
-        return None
-    shape = {str(key): inner for key, item in items if (inner := datetime_shape(item)) is not None}
-    return shape or None
+        return None, False
+    shape: dict[str, Any] = {}
+    lookalike = False
+    for key, item in items:
+        inner, text = _shape(item)
+        if inner is not None:
+            shape[str(key)] = inner
+        lookalike = lookalike or text
+    return shape or None, lookalike
 
 
 def datetime_shapes(fields: Doc) -> dict[str, Any]:
-    """The shape of each field holding datetimes (fields holding none are left out)."""
-    return {name: shape for name, value in fields.items() if (shape := datetime_shape(value)) is not None}
+    """The entries an update writes: the shape of each field holding datetimes, and null
+    for each field holding text that reads as one (an older entry must not apply to it)."""
+    entries: dict[str, Any] = {}
+    for name, value in fields.items():
+        shape, lookalike = _shape(value)
+        if shape is not None or lookalike:
+            entries[name] = shape
+    return entries
 
 
 def with_datetimes(fields: Doc) -> Doc:
-    """A document as stored: its fields, and where they hold datetimes (if they do)."""
-    shapes = datetime_shapes(fields)
+    """A document as stored whole: its fields, and where they hold datetimes (if they do)."""
+    shapes = {name: shape for name, shape in datetime_shapes(fields).items() if shape is not None}
     return {**fields, DATETIMES: shapes} if shapes else fields
 
 
 def _restore(value: Any, shape: Any) -> Any:
     if shape == 1:
-        return parse_datetime(value) if isinstance(value, str) else value
+        if isinstance(value, str) and STORED_DATETIME.fullmatch(value):
+            return parse_datetime(value)
+        return value
     if isinstance(shape, dict):
         if isinstance(value, dict):
             for key, inner in shape.items():

@@ -87,28 +87,23 @@ DIRMON = Dialect(columns=DIRMON_COLUMNS, doc_path=_doc_path, exact_path=_exact_p
 def _assignments(columns: dict[str, Any], rest: Doc) -> tuple[str, list[Any]]:
     """``SET`` text for real columns, and ``json_set`` on ``doc`` for every other field.
 
-    The record of where the document holds datetimes (``sqlbase.DATETIMES``) follows:
-    a merge patch first drops the changed fields' entries, a second adds those that
-    hold datetimes now.
+    The same ``json_set`` writes the entries of the record of where the document holds
+    datetimes (``sqlbase.DATETIMES``) that these fields need: one parse of the document.
     """
     parts = [f"{column} = ?" for column in columns]
     params = list(columns.values())
     if not rest:
         return ", ".join(parts), params
-    shapes = datetime_shapes(rest)
+    entries = datetime_shapes(rest)
     if _plain_path(list(rest)):
-        expression = "json_set(doc" + ", ?, json(?)" * len(rest) + ")"
+        parts.append("doc = json_set(doc" + ", ?, json(?)" * (len(rest) + len(entries)) + ")")
         for name, value in rest.items():
             params += [json_path([name]), dumps(value)]
-        expression = f"json_patch({expression}, ?)"
-        params.append(dumps({DATETIMES: dict.fromkeys(rest)}))
-        if shapes:
-            expression = f"json_patch({expression}, ?)"
-            params.append(dumps({DATETIMES: shapes}))
-        parts.append(f"doc = {expression}")
+        for name, shape in entries.items():
+            params += [json_path([DATETIMES, name]), dumps(shape)]
     else:
         parts.append("doc = rjbatch_set(doc, ?, ?)")
-        params += [dumps(rest), dumps(shapes)]
+        params += [dumps(rest), dumps(entries)]
     return ", ".join(parts), params
 
 
@@ -136,17 +131,14 @@ def _extract(doc: str | None, path: str) -> Any:
     return node
 
 
-def _set(doc: str, changes: str, shapes: str) -> str:
+def _set(doc: str, changes: str, entries: str) -> str:
     """Top-level fields set from a JSON object (``json_set`` for any field name), and
-    the record of where they hold datetimes (``shapes``, for these fields) with them."""
+    their entries in the record of where the document holds datetimes."""
     stored = json.loads(doc)
-    fields = json.loads(changes)
-    stored.update(fields)
-    record = stored.get(DATETIMES) or {}
-    for name in fields:
-        record.pop(name, None)
-    record.update(json.loads(shapes))
-    stored[DATETIMES] = record
+    stored.update(json.loads(changes))
+    written = json.loads(entries)
+    if written:
+        stored[DATETIMES] = {**(stored.get(DATETIMES) or {}), **written}
     return dumps(stored)
 
 

@@ -890,6 +890,10 @@ class StoreConformance:
         self.assert_utc(found["run_at"], later)
         self.assert_utc(found["marks"][odd], later)  # untouched
         self.assert_utc(store.next_run_at(NOW), later)
+        # a field that held datetimes and now holds other values gives those back as they are
+        assert store.update_job(doc["_id"], {"note": "soon", "failed_at_list": [3, "x"], "marks": None})
+        found = store.find_job(doc["_id"])
+        assert (found["note"], found["failed_at_list"], found["marks"]) == ("soon", [3, "x"], None)
 
     def test_slice_datetimes_come_back_as_aware_utc_datetimes(self, store):
         store.insert_slices(self.JOB, "main", [make_slice(1), make_slice(2)])
