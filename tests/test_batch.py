@@ -395,6 +395,24 @@ def test_a_deleted_failed_record_is_skipped_on_retry():
     assert list(job.reload().output()) == [*range(1, 13), *range(14, 21)]
 
 
+def test_a_deleted_failed_record_is_no_longer_listed_nor_deletable_and_its_neighbour_survives():
+    from rjbatch.batch.sliced import SliceNotFound
+
+    job = FailAtJob(fail_on=[13])
+    job.upload(list(range(1, 21)))
+    job.save()
+    work_all()
+    [failed] = job.reload().input.failed_records()
+    assert failed.record == 13
+    job.input.delete_failed_record(failed)
+    assert list(job.input.failed_records()) == []  # not record 14 shown with 13's error
+    with pytest.raises(SliceNotFound):
+        job.input.delete_failed_record(failed.key)  # would have dropped record 14
+    job.reload().retry()
+    work_all()
+    assert list(job.reload().output()) == [*range(1, 13), *range(14, 21)]
+
+
 def test_a_second_completion_check_after_failure_does_not_fail_twice():
     job = FailAtJob(fail_on=[1])
     job.upload([1])

@@ -27,6 +27,7 @@ from rjbatch.batch import slices as slice_codec
 from rjbatch.batch.categories import InputCategory, OutputCategory, Parser
 from rjbatch.errors import RjbatchError
 from rjbatch.job.exception import JobException
+from rjbatch.job.states import SliceState
 from rjbatch.store.protocol import Doc, Store
 
 #: Slices per store read: small at first (a first page of big slices reads little),
@@ -244,10 +245,12 @@ class SlicedInput(Sliced):
         self._rewrite(piece, records)
 
     def delete_failed_record(self, key: int | FailedRecord) -> None:
-        """Drop a failed record; a retry resumes with the record after it."""
+        """Drop a failed record; the slice goes back to the queue, to resume with the record
+        after it (at once while the job runs, with ``retry`` once it failed). Its key is
+        then no longer a failed record: deleting it again raises ``SliceNotFound``."""
         piece, (records, _failed) = self._failed_slice(key)
         del records[(piece.get("processing_record_number") or 1) - 1]
-        self._rewrite(piece, records)
+        self._rewrite(piece, records, state=SliceState.QUEUED)
 
     def group_exceptions(self) -> list[dict[str, Any]]:
         """Failed slices grouped by exception class: count and distinct messages."""
@@ -278,10 +281,11 @@ class SlicedInput(Sliced):
             raise SliceNotFound(f"job {self.job_id} has no failed record with key {slice_id}")
         return piece, found
 
-    def _rewrite(self, piece: Doc, records: list[Any]) -> None:
-        data = slice_codec.encode(records, piece["serializer"])
-        if not self.store.update_input_slice(self.job_id, self.category, piece["id"],
-                                             {"data": data, "record_count": len(records)}):
+    def _rewrite(self, piece: Doc, records: list[Any], state: SliceState | None = None) -> None:
+        changes: Doc = {"data": slice_codec.encode(records, piece["serializer"]), "record_count": len(records)}
+        if state is not None:
+            changes["state"] = state.value
+        if not self.store.update_input_slice(self.job_id, self.category, piece["id"], changes):
             raise SliceNotFound(f"job {self.job_id} has no failed record with key {piece['id']}")
 
 
