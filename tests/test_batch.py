@@ -703,5 +703,6 @@ def test_a_job_whose_upload_lease_ran_out_is_failed_keeping_its_slices(frozen_cl
     frozen_clock.advance(timedelta(minutes=2))
     assert fail_stalled_uploads() == [job.id]
     job.reload()
-    assert job.is_failed and job.exception.message.startswith("the upload stopped after 0 records")
+    assert job.is_failed and job.exception.message.startswith("the upload did not finish: its uploader ")
+    assert "after 0 records (its last count)" in job.exception.message
     assert job.input.count() == 2  # the slices it stored are kept

@@ -115,6 +115,6 @@ def test_a_killed_upload_is_failed_and_no_longer_blocks_the_queue(servers, tmp_p
     note = NoteJob.create(note="after")
     wait_until(lambda: note.reload().is_completed, timeout=15, message="a new job to run")
     wait_until(lambda: partial.reload().is_failed, timeout=15, message="the partial job to fail")
-    assert partial.exception.message.startswith("the upload stopped after ")
+    assert partial.exception.message.startswith("the upload did not finish: ")
     assert partial.record_count == partial.upload_records and partial.upload_records > 0
     assert partial.upload_owner is not None  # who uploaded: kept with the failure

@@ -26,12 +26,14 @@ if TYPE_CHECKING:
     from rjbatch.batch.job import BatchJob
 
 SLICES_PER_INSERT = 20
+#: how often an upload's lease stores how many records it has uploaded so far
+COUNT_SECONDS = 1.0
 Progress = Callable[[int, int], None]  # (records so far, source bytes read so far)
 logger = logging.getLogger("rjbatch.upload")
 
 
 class UploadLease:
-    """An upload into a stored job holds a lease, renewed by a thread every heartbeat.
+    """An upload into a stored job holds a lease, renewed by a thread every second.
 
     ``upload_owner``, ``upload_expires_at`` and ``upload_records`` say who uploads, until
     when its last heartbeat holds, and how far it got. A job whose lease ran out lost its
@@ -62,7 +64,9 @@ class UploadLease:
         for name, value in changes.items():
             setattr(job, name, value)
         job.save(validate=False)
-        interval = config.settings.heartbeat_seconds
+        # the lease runs for heartbeats, but the count it carries is kept fresh: a killed
+        # uploader's job then says how far it got, to the second
+        interval = min(config.settings.heartbeat_seconds, COUNT_SECONDS)
         self._thread = threading.Thread(target=self._renew, args=(interval,), daemon=True,
                                         name=f"rjbatch upload lease {job.id}")
         self._thread.start()
@@ -105,9 +109,9 @@ def fail_stalled_uploads() -> list[str]:
                              state__in=["queued", "running"])
     for job in list(stalled):
         records = job.upload_records or 0
-        message = (f"the upload stopped after {records:,} records (at its last heartbeat): its uploader "
-                   f"{job.upload_owner} stopped renewing its lease, which expired "
-                   f"{job.upload_expires_at:%Y-%m-%d %H:%M:%S} UTC; the slices stored are kept")
+        message = (f"the upload did not finish: its uploader {job.upload_owner} stopped renewing its lease, "
+                   f"which expired {job.upload_expires_at:%Y-%m-%d %H:%M:%S} UTC, after {records:,} records "
+                   f"(its last count); the slices stored are kept, and a retry processes only those")
         if job.fail_upload(message):
             logger.warning("job %s failed: %s", job.id, message)
             failed.append(job.id)
