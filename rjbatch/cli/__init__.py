@@ -662,7 +662,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("worker", parents=[common], help="run a server with N worker processes")
     p.add_argument("--workers", "-w", type=int, help="worker processes (default: one per core)")
     p.add_argument("--filter", "--include", dest="filter", metavar="REGEX",
-                   help="only run job classes matching this case-insensitive regex")
+                   help="only run job classes matching this case-insensitive regex "
+                        "(on the class name or module.Class: ^ReportJob$ works)")
     p.add_argument("--exclude", metavar="REGEX", help="never run job classes matching this regex")
     p.add_argument("--name", help="server name (default: host:pid)")
     p.add_argument("--start-method", choices=("auto", "spawn", "fork", "forkserver"), default="auto",

@@ -45,13 +45,20 @@ class WorkerSpec:
 
 
 def base_filter(include: str | None, exclude: str | None) -> dict[str, Any]:
-    """The claim filter of ``--filter``/``--exclude``: case-insensitive regexes on the class path."""
+    """The claim filter of ``--filter``/``--exclude``: case-insensitive regexes on the job's
+    class, by name or import path: ``^SleepJob$`` matches ``jobs.SleepJob`` too."""
     conditions: dict[str, Any] = {}
     if include:
-        conditions["$regex"] = f"(?i){include}"
+        conditions["$regex"] = _class_regex(include)
     if exclude:
-        conditions["$not"] = {"$regex": f"(?i){exclude}"}
+        conditions["$not"] = {"$regex": _class_regex(exclude)}
     return {"_type": conditions} if conditions else {}
+
+
+def _class_regex(pattern: str) -> str:
+    """A regex on the class name made one on the stored path (``module.Class``): an anchor
+    at its start also matches right after a module's dot."""
+    return "(?i)" + (f"(^|\\.)(?:{pattern[1:]})" if pattern.startswith("^") else pattern)
 
 
 def die_with_supervisor(supervisor_pid: int | None) -> None:
