@@ -110,7 +110,7 @@ def destroy_zombies(store: Store, except_name: str | None = None) -> list[str]:
         if server.name != except_name and server.is_zombie:
             requeued = destroy_server(store, server.name, where={"state": {"$ne": "zombie"}})
             if requeued is not None:
-                log.warning("server %s stopped heart-beating: requeued %d job(s)", server.name, requeued)
+                log.warning("server %s stopped heart-beating: requeued %d job(s) or slice(s)", server.name, requeued)
                 removed.append(server.name)
     return removed
 
@@ -174,7 +174,7 @@ class HeldServer:
         existing = self.store.find_server(self.name)
         if existing is not None:  # a process of this pid that died on this host: its leftovers
             requeued = requeue_work_of(self.name)
-            log.warning("replacing the record of an earlier %s (requeued %d job(s))", self.name, requeued)
+            log.warning("replacing the record of an earlier %s (requeued %d job(s) or slice(s))", self.name, requeued)
         self._register()
         destroy_zombies(self.store, except_name=self.name)  # before the first claim: their jobs too
         self._thread = threading.Thread(target=self._loop, name="rjbatch heartbeat", daemon=True)

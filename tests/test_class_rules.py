@@ -371,3 +371,13 @@ def test_queries_and_find_on_a_class_do_not_see_a_namesake_of_another_module(two
     assert alpha.find(a.id).id == a.id
     with pytest.raises(JobNotFound):
         alpha.find(b.id)
+
+
+def test_a_reserved_name_is_reported_as_the_job_api_not_an_internal_part():
+    with pytest.raises(TypeError) as raised:
+        class Timed(Job):  # noqa: F841
+            seconds = field(int)
+
+            def perform(self):
+                return None
+    assert "that name is Job.seconds, a property the job model uses" in str(raised.value)

@@ -44,7 +44,7 @@ def test_events_from_the_command_line(tmp_path):
     assert "is now aborted" in rjbatch("abort", job_id, cwd=tmp_path).stdout
     refused = rjbatch("retry", job_id, cwd=tmp_path, check=False)
     assert refused.returncode == 1
-    assert refused.stderr.strip() == "rjbatch: refused: cannot retry a job in state 'aborted' for NoteJob"
+    assert refused.stderr.strip() == f"rjbatch: refused: cannot retry a job in state 'aborted' for NoteJob {job_id}"
     rjbatch("destroy", job_id, cwd=tmp_path)
     assert rjbatch("jobs", "--json", cwd=tmp_path).stdout == ""
 
@@ -140,3 +140,38 @@ def test_the_readme_command_list_names_every_command():
     commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
     for name in commands:
         assert f"rjbatch {name}" in listing or f"|{name}" in listing or f"{name}|" in listing, name
+
+
+def test_jobs_lists_scheduled_jobs_and_counts_only_the_class_asked_for(tmp_path):
+    jobs = str(SAMPLE_JOBS)
+    later = rjbatch("create", "NoteJob", "--jobs", jobs, "--set", 'run_at="2999-01-01T00:00:00Z"',
+                    cwd=tmp_path).stdout.strip()
+    now = rjbatch("create", "NoteJob", "--jobs", jobs, cwd=tmp_path).stdout.strip()
+    rjbatch("create", "DoubleJob", "--jobs", jobs, cwd=tmp_path)
+    scheduled = rjbatch("jobs", "--state", "scheduled", cwd=tmp_path).stdout
+    assert later in scheduled and now not in scheduled and "scheduled" in scheduled
+    footer = rjbatch("jobs", "--class", "NoteJob", cwd=tmp_path).stdout.strip().splitlines()[-1]
+    assert footer.startswith("queued: 2")  # not the DoubleJob too
+    bad = rjbatch("jobs", "--state", "bogus", cwd=tmp_path, check=False)
+    assert bad.returncode == 2 and "'scheduled'" in bad.stderr and "JobState" not in bad.stderr
+
+
+def test_the_included_jobs_are_named_plainly(tmp_path):
+    job_id = rjbatch("create", "HousekeepingJob", cwd=tmp_path).stdout.strip()
+    assert json.loads(rjbatch("show", job_id, cwd=tmp_path).stdout)["class"] == "HousekeepingJob"
+
+
+def test_download_to_a_dash_writes_standard_output(tmp_path):
+    jobs = str(SAMPLE_JOBS)
+    (tmp_path / "in.txt").write_text("1\n2\n")
+    job_id = rjbatch("upload", "in.txt", "--job", "DoubleJob", "--jobs", jobs, cwd=tmp_path).stdout.strip()
+    rjbatch("work", "--jobs", jobs, cwd=tmp_path)
+    result = rjbatch("download", job_id, "-", cwd=tmp_path)
+    assert result.stdout.split() == ["11", "22"] and not (tmp_path / "-").exists()  # lines are text
+    assert "standard output" in result.stderr
+
+
+def test_web_without_users_names_the_options_that_give_them(tmp_path):
+    result = rjbatch("web", cwd=tmp_path, check=False)
+    assert result.returncode == 1
+    assert "--users FILE, --auth MODULE:FUNCTION, or --insecure-local" in result.stderr

@@ -488,8 +488,9 @@ def test_enabling_an_entry_from_the_cli_starts_the_scanner_once(inbox, tmp_path,
 
     DirmonEntry.create(name="imports", pattern=f"{inbox}/*.txt", job_class_name="ImportJob")
     enabled = rjbatch("dirmon", "enable", "imports", "--database", database, "--jobs", __file__, cwd=tmp_path)
-    assert "started the directory monitor job" in enabled.stderr
+    assert "started the directory monitor job" in enabled.stderr and "workers run it now" in enabled.stderr
     assert DirmonJob.count() == 1
+    assert not DirmonJob.first().is_scheduled  # its first scan is due at once, not a period later
     again = rjbatch("dirmon", "enable", "imports", "--database", database, "--jobs", __file__, cwd=tmp_path,
                     check=False)
     assert "started the directory monitor job" not in again.stderr and DirmonJob.count() == 1

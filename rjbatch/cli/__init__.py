@@ -47,6 +47,10 @@ def job_class(name: str) -> type[Job]:
     (``registry.AmbiguousJobClass``, naming both) rather than taking either."""
     cls = registry.by_name(name)
     if cls is None:
+        import rjbatch.jobs  # noqa: F401 - the included jobs are named plainly too (HousekeepingJob)
+
+        cls = registry.by_name(name)
+    if cls is None:
         known = ", ".join(sorted({c.__name__ for c in registry.all_classes()
                                   if not c.__module__.startswith("rjbatch.")})) or "none loaded"
         raise UsageError(f"unknown job class {name!r} (known: {known}; load yours with --jobs PATH)")
@@ -105,11 +109,15 @@ def cmd_create(args: argparse.Namespace) -> int:
 
 @command("jobs")
 def cmd_jobs(args: argparse.Namespace) -> int:
-    query = Job.query()
-    if args.state:
-        query = query.where(state=args.state)
+    every = Job.query()
     if args.job_class:
-        query = query.where({"_class": args.job_class})
+        every = every.where({"_class": args.job_class})
+    if args.state == "scheduled":
+        query = every.scheduled()
+    elif args.state:
+        query = every.where(state=args.state)
+    else:
+        query = every
     jobs = list(query.order_by("-_id").limit(args.limit))
     if args.json:
         for job in jobs:
@@ -123,13 +131,13 @@ def cmd_jobs(args: argparse.Namespace) -> int:
         table.add_column(heading)
     for job in jobs:
         table.add_row(
-            job.id, type(job).__name__, job.state, str(job.priority),
+            job.id, type(job).__name__, job.display_state, str(job.priority),
             job.created_at.strftime("%Y-%m-%d %H:%M:%S") if job.created_at else "",
             rjbatch.job.seconds_as_duration(job.seconds), job.description or "",
         )
     if jobs:
         Console(width=200 if not sys.stdout.isatty() else None).print(table)
-    counts = Job.counts_by_state()
+    counts = every.counts_by_state()  # of the class asked for, in every state
     print(", ".join(f"{state}: {n}" for state, n in sorted(counts.items())) or "no jobs")
     return 0
 
@@ -268,10 +276,11 @@ def cmd_download(args: argparse.Namespace) -> int:
 
 
 def _download_arguments(first: str | None, second: str | None) -> tuple[str | None, str | None]:
-    """``[JOB_ID] [FILE]``: a first word that is not a job id is the file."""
+    """``[JOB_ID] [FILE]``: a first word that is not a job id is the file; ``-`` (or no
+    file) is standard output."""
     if first is not None and second is None and not _is_job_id(first):
-        return None, first
-    return first, second
+        first, second = None, first
+    return first, None if second == "-" else second
 
 
 def _is_job_id(text: str) -> bool:
@@ -446,8 +455,9 @@ def _start_scanner() -> None:
 
     scanner = ensure_scanner()
     if scanner is not None:
-        print(f"started the directory monitor job {scanner.id} (it scans every {scanner.check_seconds:g} s; "
-              "workers run it)", file=sys.stderr)
+        print(f"started the directory monitor job {scanner.id}: workers run it now, then every "
+              f"{scanner.check_seconds:g} s; a file is taken once two scans see it the same size",
+              file=sys.stderr)
 
 
 @command("web")
@@ -480,6 +490,9 @@ def cmd_web(args: argparse.Namespace) -> int:
         auth = security.load_callable(args.auth) if getattr(args, "auth", None) else None
     except ValueError as exc:
         raise UsageError(str(exc)) from None
+    if not users and auth is None and not args.insecure_local:
+        raise UsageError("Mission Control needs users or an auth hook: --users FILE, --auth MODULE:FUNCTION, "
+                         "or --insecure-local (every request an admin, served on 127.0.0.1 only)")
     secret_key = os.environ.get("RJBATCH_WEB_SECRET_KEY") or None
     if args.dirmon_whitelist:
         missing = [folder for folder in args.dirmon_whitelist if not os.path.isdir(folder)]
@@ -568,7 +581,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--priority", type=int)
 
     p = sub.add_parser("jobs", parents=[common], help="list jobs")
-    p.add_argument("--state", choices=rjbatch.job.states.STATES)
+    p.add_argument("--state", choices=[*(str(state) for state in rjbatch.job.states.STATES), "scheduled"])
     p.add_argument("--class", dest="job_class", metavar="CLASS")
     p.add_argument("--limit", type=int, default=100)
     p.add_argument("--json", action="store_true", help="one JSON document per line")

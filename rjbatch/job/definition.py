@@ -159,16 +159,21 @@ def _check_fields(cls: type) -> None:
                 if not _same_but_default(value, standard):
                     raise TypeError(
                         f"{where}: a field cannot be named {key!r}: that is the standard field "
-                        f"{owner.__name__}.{key} ({_options(standard)}), which the job model uses, "
+                        f"{_shown(owner)}.{key} ({_options(standard)}), which the job model uses, "
                         f"declared again with other options ({_options(value)}); to give it "
                         f"another default, assign the value instead: {key} = ...")
             elif owner is not None:
                 what = _describe(vars(owner).get(key))
                 raise TypeError(f"{where}: a field cannot be named {key!r}: that name is "
-                                f"{owner.__name__}.{key}, {what} the job model uses")
+                                f"{_shown(owner)}.{key}, {what} the job model uses")
             elif key in RESERVED:
                 raise TypeError(f"{where}: a field cannot be named {key!r}: "
                                 "that name is part of the job API")
+
+
+def _shown(owner: type) -> str:
+    """The class to name in a message: ``Job`` for the parts ``Job`` is made of."""
+    return "Job" if owner.__module__.startswith("rjbatch.job.") else owner.__name__
 
 
 def _options(described: Field) -> str:

@@ -245,7 +245,7 @@ class JobLifecycle(JobRecord):
         action = Action(action)
         if not self.can(action):
             raise InvalidTransition(action.value, "scheduled" if self.is_scheduled else self.state,
-                                    type(self).__name__)
+                                    f"{type(self).__name__} {self.id}")
         if action is Action.DESTROY:
             self.destroy()
         elif action is Action.RUN_NOW:

@@ -393,6 +393,6 @@ def ensure_scanner() -> DirmonJob | None:
     if DirmonJob.where(state__in=["queued", "running", "paused"]).count():
         return None
     try:
-        return DirmonJob.create()
+        return DirmonJob.create(run_at=clock.now())  # its first scan at once, not a period later
     except ValidationError:  # another process started it at the same moment (a Singleton)
         return None

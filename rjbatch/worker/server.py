@@ -119,7 +119,7 @@ class Supervisor:
             if old.hostname == socket.gethostname() and old.pid != os.getpid() and _alive(old.pid):
                 raise RjbatchError(f"a server named {self.name} is already running (pid {old.pid})")
             requeued = servers.requeue_work_of(self.name)
-            logger.warning("replacing the record of an earlier server %s (requeued %d job(s))",
+            logger.warning("replacing the record of an earlier server %s (requeued %d job(s) or slice(s))",
                            self.name, requeued)
         now = clock.now()
         self.store.save_server({
@@ -194,7 +194,7 @@ class Supervisor:
             # requeueing is idempotent: after a clean exit there is simply nothing to requeue
             requeued = Job.requeue_dead_server(worker.spec.name)
             if worker.process.exitcode != 0:
-                logger.warning("worker %s (pid %s) died with exit code %s: requeued %d job(s)",
+                logger.warning("worker %s (pid %s) died with exit code %s: requeued %d job(s) or slice(s)",
                                worker.spec.name, worker.process.pid, worker.process.exitcode, requeued)
             elif not worker.stopping:
                 logger.info("worker %s exited", worker.spec.name)
@@ -232,7 +232,7 @@ class Supervisor:
             del self.workers[worker.spec.worker_id]
         requeued = Job.requeue_dead_server(self.name)  # nothing stays running without an owner
         if requeued:
-            logger.warning("requeued %d unfinished job(s)", requeued)
+            logger.warning("requeued %d unfinished job(s) or slice(s)", requeued)
         self.store.delete_server(self.name)
         logger.info("server %s stopped", self.name)
 
