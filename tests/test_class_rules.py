@@ -381,3 +381,15 @@ def test_a_reserved_name_is_reported_as_the_job_api_not_an_internal_part():
             def perform(self):
                 return None
     assert "that name is Job.seconds, a property the job model uses" in str(raised.value)
+
+
+def test_a_container_type_as_default_makes_a_new_container_per_job():
+    class Logged(Job):
+        log = field(list, default=list)
+
+        def perform(self):
+            return None
+
+    first, second = Logged(), Logged()
+    first.log.append(1)
+    assert first.log == [1] and second.log == [] and first.is_valid()

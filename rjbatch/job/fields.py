@@ -309,6 +309,12 @@ _RangeInput = range | list[Any] | tuple[Any, ...]
 _PatternInput = re.Pattern[Any] | str | dict[str, Any]
 
 
+def _is_factory(default: Any) -> bool:
+    """Is this default called per job? A function, or a container type (``default=list``);
+    any other class is a value (a field may hold a class)."""
+    return callable(default) and (not isinstance(default, type) or default in (list, dict, set))
+
+
 class Field(Generic[T]):
     """A typed job field. Create with :func:`field`.
 
@@ -351,7 +357,7 @@ class Field(Generic[T]):
     def _set_default(self, default: Any) -> None:
         self.default = default
         self._default_takes_job = False
-        if callable(default) and not isinstance(default, type):
+        if _is_factory(default) and not isinstance(default, type):
             try:
                 self._default_takes_job = len(inspect.signature(default).parameters) > 0
             except (TypeError, ValueError):
@@ -371,7 +377,7 @@ class Field(Generic[T]):
 
     @property
     def has_dynamic_default(self) -> bool:
-        return callable(self.default) and not isinstance(self.default, type)
+        return _is_factory(self.default)
 
     def static_default(self) -> Any:
         value = self.default
