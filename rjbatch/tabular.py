@@ -80,7 +80,7 @@ class TabularOutput(BatchJobMixin):
     @before_save
     def _sync_output_header(self) -> None:
         """A header edited on the job (Mission Control, ``--set``) is the categories' header."""
-        if "tabular_output_header" not in getattr(self, "_changed", ()):
+        if "tabular_output_header" not in self.changed_fields():
             return
         header = list(self.tabular_output_header) if self.tabular_output_header else None
         categories = self.output_categories or []
