@@ -32,6 +32,8 @@ _FALSE = {"false", "f", "no", "n", "0", "off", ""}
 
 def to_utc(value: dt.datetime) -> dt.datetime:
     """Aware UTC with millisecond precision; a naive datetime is taken as UTC."""
+    if value.tzinfo is dt.UTC and value.microsecond % 1000 == 0:
+        return value  # already so: what every store gives back
     if value.tzinfo is None:
         value = value.replace(tzinfo=dt.UTC)
     else:
@@ -329,7 +331,7 @@ class Field(Generic[T]):
 
     __slots__ = (
         "kind", "default", "copy_on_restart", "user_editable", "required", "choices",
-        "name", "owner", "_coerce", "_default_takes_job", "description",
+        "name", "owner", "_coerce", "_default_takes_job", "_dynamic", "description",
     )
 
     def __init__(
@@ -356,8 +358,9 @@ class Field(Generic[T]):
 
     def _set_default(self, default: Any) -> None:
         self.default = default
+        self._dynamic = _is_factory(default)
         self._default_takes_job = False
-        if _is_factory(default) and not isinstance(default, type):
+        if self._dynamic and not isinstance(default, type):
             try:
                 self._default_takes_job = len(inspect.signature(default).parameters) > 0
             except (TypeError, ValueError):
@@ -377,7 +380,7 @@ class Field(Generic[T]):
 
     @property
     def has_dynamic_default(self) -> bool:
-        return _is_factory(self.default)
+        return self._dynamic
 
     def static_default(self) -> Any:
         value = self.default

@@ -38,6 +38,10 @@ class Action(StrEnum):
     DESTROY = "destroy"
 
 
+#: each event's own method: what Rocket Job sets with it (a subclass may extend one)
+_EFFECTS: dict[str, str] = {event: f"_on_{event}" for event in Event}
+
+
 class JobLifecycle(JobRecord):
     """Events, actions, and the run of one job (``perform_now`` or a worker's)."""
 
@@ -69,24 +73,26 @@ class JobLifecycle(JobRecord):
 
     def may(self, event: str, *args: Any) -> bool:
         """Would this event be allowed now?"""
-        return self._target(Event(event), *args) is not None
+        return self._target(event, *args) is not None
 
     @classmethod
-    def _rows(cls, event: Event) -> tuple[Transition, ...]:
+    def _rows(cls, event: str) -> tuple[Transition, ...]:
         by_event = cls.__dict__.get("_rows_by_event")
         if by_event is None:
             by_event = {e: tuple(row for row in cls.transitions if row.event == e) for e in Event}
             type.__setattr__(cls, "_rows_by_event", by_event)
         return by_event[event]
 
-    def _target(self, event: Event, *args: Any) -> JobState | None:
+    def _target(self, event: str, *args: Any) -> JobState | None:
+        """The state ``event`` takes the job to now: the first row that applies (an Event
+        is a str, so either names it)."""
         state = self.state
         for row in self._rows(event):
-            if row.applies(self, state, args):
+            if state in row.sources and (row.guard is None or row.guard(self, *args)):
                 return row.target
         return None
 
-    def _fire(self, event: Event, *args: Any, persist: bool = True, validate: bool = True,
+    def _fire(self, event: str, *args: Any, persist: bool = True, validate: bool = True,
               where: dict[str, Any] | None = None) -> bool:
         """Run one event: the target, the event's own changes, befores, the state change,
         the save, afters. On an error before or during the save the job is left as it was.
@@ -120,13 +126,10 @@ class JobLifecycle(JobRecord):
         stored (a ``perform_now`` job is not), without validating the user's fields."""
         self._fire(Event(event), *args, persist=self.is_persisted, validate=False)
 
-    def _apply(self, event: Event, *args: Any) -> None:
-        """What Rocket Job itself changes with each event, before the class's callbacks."""
-        {
-            Event.START: self._on_start, Event.COMPLETE: self._on_complete, Event.FAIL: self._on_fail,
-            Event.RETRY: self._on_retry, Event.PAUSE: self._on_pause, Event.RESUME: self._on_resume,
-            Event.ABORT: self._on_abort, Event.REQUEUE: self._on_requeue,
-        }[event](*args)
+    def _apply(self, event: str, *args: Any) -> None:
+        """What Rocket Job itself changes with each event, before the class's callbacks:
+        the event's own method (``_on_start``...)."""
+        getattr(self, _EFFECTS[event])(*args)
 
     def _on_start(self, worker_name: str | None = None) -> None:
         self.started_at = clock.now()

@@ -70,9 +70,6 @@ class Transition:
     when: str = ""
     guard: Guard | None = None
 
-    def applies(self, job: Any, state: str, args: Sequence[Any]) -> bool:
-        return state in self.sources and (self.guard is None or self.guard(job, *args))
-
 
 def worker_belongs_to(worker_name: str | None, name: str | None) -> bool:
     """Is this worker ``name`` itself or one of server ``name``'s workers?
