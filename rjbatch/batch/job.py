@@ -692,10 +692,10 @@ class _SliceProcessor:
             else:
                 self._perform_only(records, start)
         except Exception as exc:
-            exc._rjbatch_index = job._record_index  # type: ignore[attr-defined]
+            exc._rjbatch_index = job._record_index  # type: ignore[attr-defined]  # tags the exception with its record
             raise
         if isinstance(records, _FailsAt):
-            records.error._rjbatch_index = len(records)  # type: ignore[attr-defined]
+            records.error._rjbatch_index = len(records)  # type: ignore[attr-defined]  # tags it, as above
             raise records.error
         return len(records)
 

@@ -49,8 +49,9 @@ class JobException:
         if isinstance(value, JobException):
             return value
         if isinstance(value, dict):
-            known = {k: value.get(k) for k in ("class_name", "message", "worker_name", "record_number")}
-            return cls(backtrace=list(value.get("backtrace") or []), **known)  # type: ignore[arg-type]
+            return cls(class_name=str(value.get("class_name") or ""), message=value.get("message"),
+                       backtrace=list(value.get("backtrace") or []), worker_name=value.get("worker_name"),
+                       record_number=value.get("record_number"))
         if isinstance(value, BaseException):
             return cls.from_exception(value)
         if isinstance(value, str):

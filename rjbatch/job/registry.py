@@ -31,10 +31,10 @@ FILE_MODULE_PREFIX = "rjbatch_jobs_"
 class AmbiguousJobClass(RjbatchError, LookupError):
     """A class name that more than one loaded job class has (in different modules)."""
 
-    def __init__(self, name: str, classes: Sequence[type]) -> None:
+    def __init__(self, name: str, classes: Sequence[JobMeta]) -> None:
         self.name = name
-        self.paths = sorted(c._type_path for c in classes)  # type: ignore[attr-defined]
-        spelled = " or ".join(_colon_name(c) for c in sorted(classes, key=lambda c: c._type_path))  # type: ignore[attr-defined]
+        self.paths = sorted(c._type_path for c in classes)
+        spelled = " or ".join(_colon_name(c) for c in sorted(classes, key=lambda c: c._type_path))
         super().__init__(f"job class name {name!r} is ambiguous: {len(self.paths)} loaded classes have it "
                          f"({', '.join(self.paths)}); name one as module:Class ({spelled})")
 
