@@ -90,9 +90,17 @@ DATETIMES = "_datetimes"
 STORED_DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z")  # format_datetime's
 
 
+_SCALARS = frozenset({int, float, bool, type(None)})
+
+
 def _shape(value: Any) -> tuple[Any, bool]:
     """Where ``value`` holds datetimes (1: it is one; a dict of keys or list indexes to
     their shapes; None: nowhere), and whether it holds text that reads as one."""
+    kind = type(value)
+    if kind in _SCALARS:  # the common fields first: no datetime, no text
+        return None, False
+    if kind is str:  # only format_datetime's 24 characters can read as one
+        return None, len(value) == 24 and STORED_DATETIME.fullmatch(value) is not None
     if isinstance(value, datetime):
         return 1, False
     if isinstance(value, str):
