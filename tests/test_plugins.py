@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from rjbatch import Job, ValidationError, clock, field
+from rjbatch import InvalidTransition, Job, ValidationError, clock, field
 from rjbatch.batch import BatchJob
 from rjbatch.plugins import Restart, Retry, Singleton, Transaction
 from rjbatch.plugins.retry import retry_delay
@@ -188,6 +188,16 @@ def test_a_second_active_instance_is_invalid_and_create_raises():
         OnlyOneJob.create()
     first.pause()
     assert not OnlyOneJob().is_valid()  # a paused one counts too (Rocket Job did not)
+
+
+def test_retry_is_not_offered_while_another_instance_is_active():
+    failed = OnlyOneJob.create()
+    failed.fail("boom")
+    assert failed.can("retry")
+    OnlyOneJob.create()
+    assert not failed.can("retry") and failed.can("abort")  # what the CLI and the web offer
+    with pytest.raises(InvalidTransition):
+        failed.act("retry")
 
 
 def test_a_completed_instance_does_not_block():

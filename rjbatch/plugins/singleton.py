@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from rjbatch.job import states
+from rjbatch.job import Action, states
 from rjbatch.job.callbacks import before_validation
 from rjbatch.job.record import singleton_message
 from rjbatch.plugins.base import JobMixin
@@ -27,10 +27,16 @@ class Singleton(JobMixin):
         super().__init_subclass__(**kwargs)
         cls.singleton_key = f"{cls.__module__}.{cls.__qualname__}"  # one per concrete class
 
+    def can(self, action: Action | str) -> bool:
+        """Retry is not offered while another instance is active: it would be refused."""
+        if not super().can(action):
+            return False
+        return Action(action) is not Action.RETRY or not self._other_active()
+
+    def _other_active(self) -> bool:
+        return type(self).where(state__in=list(ACTIVE), _id__ne=self.id).exists()
+
     @before_validation
     def _singleton_check(self) -> None:
-        if self.state not in ACTIVE:
-            return
-        other = type(self).where(state__in=list(ACTIVE), _id__ne=self.id).first()
-        if other is not None:
+        if self.state in ACTIVE and self._other_active():
             self.errors.add("state", singleton_message(type(self).__name__))
