@@ -151,7 +151,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 def _action(action: Action) -> Command:
     def run(args: argparse.Namespace) -> int:
         job = find_job(args.job_id)
-        job.act(action, reason="failed from the command line")
+        job.act(action)
         print(f"{action.replace('_', '-')}: {type(job).__name__} {job.id} is now "
               f"{'destroyed' if action == Action.DESTROY else job.state}")
         return 0

@@ -22,6 +22,7 @@ from rjbatch.errors import (
 )
 from rjbatch.job import registry, states
 from rjbatch.job.callbacks import Callbacks
+from rjbatch.job.definition import placeholder
 from rjbatch.job.exception import JobException
 from rjbatch.job.fields import Field, field, plain
 
@@ -139,8 +140,6 @@ class JobRecord:
     def _from_doc(cls, doc: dict[str, Any]) -> Any:
         """The job a stored document describes, as an instance of its own class (a stand-in
         when that class cannot be imported here)."""
-        from rjbatch.job.definition import placeholder
-
         klass = registry.resolve(doc.get("_type", "")) or placeholder(
             doc.get("_type", "?"), doc.get("_classes", ()))
         job = klass.__new__(klass)

@@ -11,7 +11,7 @@ from starlette.responses import JSONResponse, Response
 from rjbatch.errors import InvalidTransition, JobNotFound, RjbatchError
 from rjbatch.job import Job
 from rjbatch.web import security
-from rjbatch.web.common import display_state, job_counts, json_response
+from rjbatch.web.common import job_counts, json_response
 from rjbatch.web.jobs import COLUMNS, allowed_actions, list_params, list_query, perform
 
 
@@ -36,7 +36,7 @@ def api_job(request: Request) -> Response:
         job = Job.find(request.path_params["job_id"])
     except JobNotFound:
         return JSONResponse({"error": "job not found"}, 404)
-    return json_response({**job.status(), "state": display_state(job), "actions": allowed_actions(request, job)})
+    return json_response({**job.status(), "state": job.display_state, "actions": allowed_actions(request, job)})
 
 
 def api_action(request: Request) -> Response:
@@ -53,12 +53,12 @@ def api_action(request: Request) -> Response:
         return JSONResponse({"error": str(exc)}, 409)
     if action == "destroy":
         return json_response({"id": job.id, "destroyed": True})
-    return json_response({"id": job.id, "state": display_state(Job.find(job.id))})
+    return json_response({"id": job.id, "state": Job.find(job.id).display_state})
 
 
 def summary(job: Job) -> dict[str, Any]:
     return {"id": job.id, "class": type(job).__name__, "description": job.description,
-            "state": display_state(job), "priority": job.priority, "created_at": job.created_at,
+            "state": job.display_state, "priority": job.priority, "created_at": job.created_at,
             "completed_at": job.completed_at, "percent_complete": job.percent_complete}
 
 

@@ -175,10 +175,6 @@ def job_counts() -> dict[str, int]:
     return counts
 
 
-def display_state(job: Job) -> str:
-    return job.display_state
-
-
 def audit_action(request: Request, what: str, target: str, **details: Any) -> None:
     client = client_of(request)
     extra = "".join(f" {key}={value}" for key, value in details.items())

@@ -22,7 +22,6 @@ from rjbatch.web.common import (
     STATES,
     audit,
     audit_job,
-    display_state,
     find_job,
     flash,
     form_of,
@@ -138,7 +137,7 @@ def job_list(request: Request) -> Response:
     pages = max(1, math.ceil(total / p["per"]))
     page = min(p["page"], pages)
     jobs = query.skip((page - 1) * p["per"]).limit(p["per"]).all()
-    rows = [{"job": job, "state": display_state(job), "actions": allowed_actions(request, job, in_list=True)}
+    rows = [{"job": job, "state": job.display_state, "actions": allowed_actions(request, job, in_list=True)}
             for job in jobs]
     may_bulk_retry = p["state"] == "failed" and security.has_role(request.state.role, security.JOB_ACTIONS["retry"])
     return render(request, "jobs.html", p=p, page=page, pages=pages, total=total, rows=rows,
@@ -165,7 +164,7 @@ def job_page(request: Request) -> Response:
     retry = None
     if isinstance(job, Retry):
         retry = {"limit": job.retry_limit, "failed_at": job.failure_times}
-    return render(request, "job.html", job=job, state=display_state(job), data=data, custom=custom,
+    return render(request, "job.html", job=job, state=job.display_state, data=data, custom=custom,
                   can_edit_records=security.has_role(request.state.role, security.RECORD_ROLE),
                   exception=_exception(job.exception), batch=batch_info(job), retry=retry,
                   actions=allowed_actions(request, job), labels=ACTION_LABELS,

@@ -58,7 +58,6 @@ from rjbatch.errors import RjbatchError
 from rjbatch.web import security
 from rjbatch.web.common import (
     audit_job,
-    display_state,
     find_job,
     json_response,
     refuse,
@@ -223,7 +222,7 @@ def partial_note(job: BatchJob) -> str | None:
         return "The upload has not finished: the job has no output yet."
     if job.sub_state in ("before", None) and job.state in ("queued", "running"):
         return "Processing has not started: the job has no output yet."
-    return (f"This job is {display_state(job)}: its output holds the slices processed so far (completed slices, "
+    return (f"This job is {job.display_state}: its output holds the slices processed so far (completed slices, "
             "and failed slices up to their failing record), in upload order. The records of slices still "
             "queued or being processed are missing.")
 
@@ -330,7 +329,7 @@ def browse(request: Request, job: BatchJob) -> dict[str, Any]:
 def output_page(request: Request) -> Response:
     job = batch_job(request)
     view = browse(request, job)
-    return render(request, "output.html", job=job, state=display_state(job), page_sizes=PAGE_SIZES, **view)
+    return render(request, "output.html", job=job, state=job.display_state, page_sizes=PAGE_SIZES, **view)
 
 
 def download_output(request: Request) -> Response:
@@ -353,7 +352,7 @@ def download_output(request: Request) -> Response:
     except (RjbatchError, CodecError, ImportError) as exc:
         pipe.cancel()
         return refuse(request, 409, f"Could not download category {name!r} as {file_name}: {exc}")
-    audit_job(request, "download_output", job, category=name, file=repr(file_name), state=display_state(job))
+    audit_job(request, "download_output", job, category=name, file=repr(file_name), state=job.display_state)
     return PipeResponse(pipe, first, job.id, file_name, media_type=content_type(file_name),
                         headers={"Content-Disposition": content_disposition(file_name)})
 
@@ -366,7 +365,7 @@ def api_output(request: Request) -> Response:
         return JSONResponse({"error": exc.detail}, exc.status_code)
     selected = view["selected"]
     data: dict[str, Any] = {
-        "id": job.id, "state": display_state(job), "complete": view["note"] is None, "note": view["note"],
+        "id": job.id, "state": job.display_state, "complete": view["note"] is None, "note": view["note"],
         "output_categories": [{k: c[k] for k in ("name", "records", "slices")} for c in view["outputs"]],
         "input_categories": [{k: c[k] for k in ("name", "records", "slices", "states")} for c in view["inputs"]],
         "kind": selected and selected["kind"], "category": selected and selected["name"],
